@@ -220,16 +220,14 @@ impl Binding {
                 });
             }
         }
-        if let Some(owner) = &self.target.owner {
-            if !owner.eq_ignore_ascii_case(self.org.as_str()) {
-                return Err(Error::Validation {
-                    rule: "target-in-org",
-                    detail: format!(
-                        "binding {} is in org {} but its target {} belongs to {owner}",
-                        self.id, self.org, self.target
-                    ),
-                });
-            }
+        if let Some(owner) = self.target.owner.as_ref().filter(|o| !o.eq_ignore_ascii_case(self.org.as_str())) {
+            return Err(Error::Validation {
+                rule: "target-in-org",
+                detail: format!(
+                    "binding {} is in org {} but its target {} belongs to {owner}",
+                    self.id, self.org, self.target
+                ),
+            });
         }
         if descriptor.signature.needs_secret()
             && self.webhook_secret.as_ref().is_none_or(Secret::is_empty)

@@ -1,6 +1,14 @@
 #![doc = include_str!("../README.md")]
 
+pub mod audit;
 mod binding;
+pub mod conflict;
+pub mod delivery;
+mod engine;
+pub mod projection;
+mod retry;
+pub mod store;
+pub mod write_intent;
 mod descriptor;
 mod error;
 mod event;
@@ -25,3 +33,9 @@ pub use object::{Canonical, Fields};
 pub use secret::Secret;
 pub use version::{Authority, ExternalVersion, Rank};
 pub use webhook::{Headers, NormalizedWebhook, VerifiedWebhook, WebhookAdapter, WebhookRequest};
+pub use engine::{
+    jitter_for, BackfillReport, Engine, EngineBuilder, EngineConfig, EventOutcome, ProcessReport,
+    Receipt, WriteResult,
+};
+pub use retry::RetryPolicy;
+pub use store::{SyncStore, Transition};

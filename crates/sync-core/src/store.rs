@@ -1,0 +1,228 @@
+//! The `SyncStore` trait: the least a backend must do to persist kradle-sync's records.
+//!
+//! Everything one engine step changes travels in one [`Transition`] that the store commits
+//! atomically, so a crash never leaves half an event applied, and the event keys in it make
+//! the commit idempotent even when two workers race on the same delivery.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::AuditRecord;
+use crate::conflict::ConflictRecord;
+use crate::delivery::{DeliveryPhase, DeliveryRecord};
+use crate::projection::ObjectState;
+use crate::write_intent::{WriteIntent, WritePhase};
+use crate::{
+    BindingId, DeliveryId, Error, EventKey, Interface, ObjectKey, OrgId, ProviderKind,
+    ResourceKind,
+};
+
+/// Narrows a listing. `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Only this org.
+    pub org: Option<OrgId>,
+    /// Only this provider.
+    pub provider: Option<ProviderKind>,
+    /// Only this binding.
+    pub binding: Option<BindingId>,
+    /// Only this kind (objects, intents, conflicts).
+    pub kind: Option<ResourceKind>,
+}
+
+impl Filter {
+    /// Matches everything.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// Matches one binding.
+    pub fn binding(binding: impl Into<BindingId>) -> Self {
+        Self { binding: Some(binding.into()), ..Self::default() }
+    }
+
+    /// Whether an object key (and its org) passes the filter.
+    pub fn matches(&self, org: &OrgId, key: &ObjectKey) -> bool {
+        self.org.as_ref().is_none_or(|o| o == org)
+            && self.provider.as_ref().is_none_or(|p| *p == key.provider)
+            && self.binding.as_ref().is_none_or(|b| *b == key.binding)
+            && self.kind.is_none_or(|k| k == key.kind)
+    }
+
+    /// Whether a delivery passes the filter (kind is ignored).
+    pub fn matches_delivery(&self, d: &DeliveryRecord) -> bool {
+        self.org.as_ref().is_none_or(|o| *o == d.org)
+            && self.provider.as_ref().is_none_or(|p| *p == d.provider)
+            && self.binding.as_ref().is_none_or(|b| *b == d.binding)
+    }
+}
+
+/// A health condition of a binding (the CRD doc's `AuthReady`, `WebhookReady`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Condition {
+    /// Whether it holds.
+    pub status: bool,
+    /// Why.
+    pub reason: String,
+    /// When it last changed.
+    pub since: DateTime<Utc>,
+}
+
+/// Which sync state a record is: a binding's, or one interface and kind of it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SyncScope {
+    /// Provider type.
+    pub provider: ProviderKind,
+    /// Binding.
+    pub binding: BindingId,
+    /// Interface, or `None` for the binding as a whole.
+    pub interface: Option<Interface>,
+    /// Kind, or `None` for the whole interface.
+    pub kind: Option<ResourceKind>,
+}
+
+/// The seed's `ExternalSyncState`: cursor and high-watermark of one scope, and the
+/// binding's conditions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncState {
+    /// Scope.
+    pub scope: SyncScope,
+    /// Newest `updated_at` synced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high_watermark: Option<DateTime<Utc>>,
+    /// Opaque provider cursor (a checkpoint a resumed backfill starts from).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Last webhook delivery applied in this scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_delivery_id: Option<DeliveryId>,
+    /// When the last full backfill finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_full_backfill_at: Option<DateTime<Utc>>,
+    /// Conditions by name.
+    #[serde(default)]
+    pub conditions: BTreeMap<String, Condition>,
+}
+
+impl SyncState {
+    /// An empty state of a scope.
+    pub fn new(scope: SyncScope) -> Self {
+        Self {
+            scope,
+            high_watermark: None,
+            cursor: None,
+            last_delivery_id: None,
+            last_full_backfill_at: None,
+            conditions: BTreeMap::new(),
+        }
+    }
+}
+
+/// A cached conditional-read response: what to send as `If-None-Match` next time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheEntry {
+    /// The response's entity tag.
+    pub etag: String,
+    /// The response's `Last-Modified`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+    /// The response body, kept so a `304` can be answered from the cache.
+    #[serde(default)]
+    pub body: Vec<u8>,
+}
+
+/// Everything one engine step writes, committed atomically.
+#[derive(Debug, Clone, Default)]
+pub struct Transition {
+    /// The object's new state, with the revision it was loaded at (`None` when new). The
+    /// store writes it with `revision + 1`.
+    pub object: Option<(ObjectState, Option<u64>)>,
+    /// Event keys applied by this step. If any is already recorded the whole transition is
+    /// refused with [`CommitOutcome::AlreadyApplied`].
+    pub events: Vec<EventKey>,
+    /// Delivery records to update.
+    pub deliveries: Vec<DeliveryRecord>,
+    /// Write intents to insert or update.
+    pub write_intents: Vec<WriteIntent>,
+    /// Conflicts to insert or update.
+    pub conflicts: Vec<ConflictRecord>,
+    /// Sync states to insert or update.
+    pub sync_states: Vec<SyncState>,
+    /// Audit records to append.
+    pub audit: Vec<AuditRecord>,
+}
+
+/// How a commit went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// Everything was written.
+    Committed,
+    /// The object changed since it was loaded; nothing was written. Reload and retry.
+    RevisionConflict,
+    /// One of the event keys was already applied; nothing was written.
+    AlreadyApplied,
+}
+
+/// Whether a delivery was new.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    /// Stored for the first time.
+    New,
+    /// A delivery with the same provider and id exists; here it is.
+    Duplicate(Box<DeliveryRecord>),
+}
+
+/// A persistence backend for kradle-sync. `kradle-store-memory` and
+/// `kradle-store-postgres` implement it; the conformance suite behind the `testing`
+/// feature checks any implementation.
+#[async_trait]
+pub trait SyncStore: Send + Sync {
+    /// Stores a delivery unless one with the same (provider, delivery id) exists
+    /// (invariant 1). Two racing receivers store it once.
+    async fn insert_delivery(&self, delivery: &DeliveryRecord) -> Result<Inserted, Error>;
+
+    /// A delivery by provider and id, body included.
+    async fn get_delivery(&self, provider: &ProviderKind, id: &DeliveryId) -> Result<Option<DeliveryRecord>, Error>;
+
+    /// Deliveries matching the filter (and phase, if given), sorted by (provider, id).
+    async fn list_deliveries(&self, filter: &Filter, phase: Option<DeliveryPhase>) -> Result<Vec<DeliveryRecord>, Error>;
+
+    /// An object's state.
+    async fn load_object(&self, key: &ObjectKey) -> Result<Option<ObjectState>, Error>;
+
+    /// Objects matching the filter, sorted by key.
+    async fn list_objects(&self, filter: &Filter) -> Result<Vec<ObjectState>, Error>;
+
+    /// Whether an event key was applied.
+    async fn event_applied(&self, key: &EventKey) -> Result<bool, Error>;
+
+    /// Commits a transition atomically.
+    async fn commit(&self, transition: Transition) -> Result<CommitOutcome, Error>;
+
+    /// A write intent by id.
+    async fn get_write_intent(&self, id: &str) -> Result<Option<WriteIntent>, Error>;
+
+    /// Write intents matching the filter (and phase, if given), sorted by id.
+    async fn list_write_intents(&self, filter: &Filter, phase: Option<WritePhase>) -> Result<Vec<WriteIntent>, Error>;
+
+    /// A conflict by id.
+    async fn get_conflict(&self, id: &str) -> Result<Option<ConflictRecord>, Error>;
+
+    /// Conflicts matching the filter, sorted by id.
+    async fn list_conflicts(&self, filter: &Filter) -> Result<Vec<ConflictRecord>, Error>;
+
+    /// Audit records matching the filter (kind ignored), in the order they were appended.
+    async fn list_audit(&self, filter: &Filter) -> Result<Vec<AuditRecord>, Error>;
+
+    /// A sync state.
+    async fn get_sync_state(&self, scope: &SyncScope) -> Result<Option<SyncState>, Error>;
+
+    /// A cached conditional-read response by request key (method and URL).
+    async fn cache_get(&self, key: &str) -> Result<Option<CacheEntry>, Error>;
+
+    /// Stores a cached conditional-read response.
+    async fn cache_put(&self, key: &str, entry: CacheEntry) -> Result<(), Error>;
+}
