@@ -36,7 +36,9 @@ pub enum DriftPolicy {
 }
 
 /// How a conflict is resolved (invariant 5).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum ResolutionPolicy {
     /// Take the provider's value.
@@ -200,7 +202,10 @@ impl Binding {
 
     /// The ownership mode of a kind, or `None` when its interface is not enabled.
     pub fn ownership(&self, kind: ResourceKind) -> Option<OwnershipMode> {
-        let i = self.interfaces.get(&kind.interface()).filter(|i| i.enabled)?;
+        let i = self
+            .interfaces
+            .get(&kind.interface())
+            .filter(|i| i.enabled)?;
         Some(i.kinds.get(&kind).copied().unwrap_or(i.mode))
     }
 
@@ -220,7 +225,12 @@ impl Binding {
                 });
             }
         }
-        if let Some(owner) = self.target.owner.as_ref().filter(|o| !o.eq_ignore_ascii_case(self.org.as_str())) {
+        if let Some(owner) = self
+            .target
+            .owner
+            .as_ref()
+            .filter(|o| !o.eq_ignore_ascii_case(self.org.as_str()))
+        {
             return Err(Error::Validation {
                 rule: "target-in-org",
                 detail: format!(
@@ -240,7 +250,9 @@ impl Binding {
                 ),
             });
         }
-        if self.policy.write_mode == WriteMode::ReviewedWrite && !descriptor.capabilities.reviewed_writes {
+        if self.policy.write_mode == WriteMode::ReviewedWrite
+            && !descriptor.capabilities.reviewed_writes
+        {
             return Err(Error::Validation {
                 rule: "write-mode",
                 detail: format!("provider {} cannot perform reviewed writes", self.provider),
@@ -277,8 +289,13 @@ mod tests {
     }
 
     fn binding() -> Binding {
-        Binding::new("b", "github", ExternalTarget::from_path("acme/repo"), &[Interface::IssueTracking])
-            .with_secret(Secret::new("s"))
+        Binding::new(
+            "b",
+            "github",
+            ExternalTarget::from_path("acme/repo"),
+            &[Interface::IssueTracking],
+        )
+        .with_secret(Secret::new("s"))
     }
 
     #[test]
@@ -290,17 +307,40 @@ mod tests {
         b.provider = "nope".into();
         assert!(matches!(b.validate(&r), Err(Error::UnknownProvider { .. })));
 
-        let b = Binding::new("b", "github", ExternalTarget::from_path("acme/repo"), &[Interface::Cicd])
-            .with_secret(Secret::new("s"));
-        assert!(matches!(b.validate(&r), Err(Error::Validation { rule: "interface-supported", .. })));
+        let b = Binding::new(
+            "b",
+            "github",
+            ExternalTarget::from_path("acme/repo"),
+            &[Interface::Cicd],
+        )
+        .with_secret(Secret::new("s"));
+        assert!(matches!(
+            b.validate(&r),
+            Err(Error::Validation {
+                rule: "interface-supported",
+                ..
+            })
+        ));
 
         let mut b = binding();
         b.org = OrgId::new("other");
-        assert!(matches!(b.validate(&r), Err(Error::Validation { rule: "target-in-org", .. })));
+        assert!(matches!(
+            b.validate(&r),
+            Err(Error::Validation {
+                rule: "target-in-org",
+                ..
+            })
+        ));
 
         let mut b = binding();
         b.webhook_secret = None;
-        assert!(matches!(b.validate(&r), Err(Error::Validation { rule: "webhook-secret", .. })));
+        assert!(matches!(
+            b.validate(&r),
+            Err(Error::Validation {
+                rule: "webhook-secret",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -308,8 +348,14 @@ mod tests {
         let b = binding()
             .with_mode(Interface::IssueTracking, OwnershipMode::Mirror)
             .with_kind_mode(ResourceKind::Comment, OwnershipMode::LocalOwned);
-        assert_eq!(b.ownership(ResourceKind::Issue), Some(OwnershipMode::Mirror));
-        assert_eq!(b.ownership(ResourceKind::Comment), Some(OwnershipMode::LocalOwned));
+        assert_eq!(
+            b.ownership(ResourceKind::Issue),
+            Some(OwnershipMode::Mirror)
+        );
+        assert_eq!(
+            b.ownership(ResourceKind::Comment),
+            Some(OwnershipMode::LocalOwned)
+        );
         assert_eq!(b.ownership(ResourceKind::Pipeline), None);
     }
 }

@@ -171,7 +171,11 @@ pub fn step_delivery(
             record.note = note;
             record.last_error = None;
         }
-        DeliveryInput::Failed { error, retryable, jitter } if record.phase == Processing => {
+        DeliveryInput::Failed {
+            error,
+            retryable,
+            jitter,
+        } if record.phase == Processing => {
             record.last_error = Some(error);
             if retryable && retry.may_retry(record.attempts) {
                 let wait = retry.delay(record.attempts, jitter);
@@ -188,7 +192,9 @@ pub fn step_delivery(
             record.phase = Rejected;
             record.last_error = Some(reason);
         }
-        DeliveryInput::Replay if matches!(record.phase, Processed | Failed | DeadLettered | Rejected) => {
+        DeliveryInput::Replay
+            if matches!(record.phase, Processed | Failed | DeadLettered | Rejected) =>
+        {
             record.phase = Queued;
             record.next_attempt_at = None;
             effects.push(DeliveryEffect::Process);
@@ -225,16 +231,35 @@ mod tests {
     }
 
     fn run(r: DeliveryRecord, inputs: Vec<DeliveryInput>) -> DeliveryRecord {
-        inputs.into_iter().fold(r, |r, i| step_delivery(r, i, DateTime::UNIX_EPOCH, &RetryPolicy::default()).0)
+        inputs.into_iter().fold(r, |r, i| {
+            step_delivery(r, i, DateTime::UNIX_EPOCH, &RetryPolicy::default()).0
+        })
     }
 
     #[test]
     fn happy_path_and_replay_is_a_new_attempt() {
         use DeliveryInput::*;
-        let r = run(record(), vec![Verified, Enqueue, Claim, Processed { events: 2, note: None }]);
-        assert_eq!((r.phase, r.attempts, r.events), (DeliveryPhase::Processed, 1, 2));
+        let r = run(
+            record(),
+            vec![
+                Verified,
+                Enqueue,
+                Claim,
+                Processed {
+                    events: 2,
+                    note: None,
+                },
+            ],
+        );
+        assert_eq!(
+            (r.phase, r.attempts, r.events),
+            (DeliveryPhase::Processed, 1, 2)
+        );
         let r = run(r, vec![Replay, Claim]);
-        assert_eq!((r.phase, r.attempts, r.delivery_id.as_str()), (DeliveryPhase::Processing, 2, "d1"));
+        assert_eq!(
+            (r.phase, r.attempts, r.delivery_id.as_str()),
+            (DeliveryPhase::Processing, 2, "d1")
+        );
     }
 
     #[test]
@@ -242,7 +267,16 @@ mod tests {
         use DeliveryInput::*;
         let r = run(
             record(),
-            vec![Verified, Enqueue, Claim, Failed { error: "malformed".into(), retryable: false, jitter: 0.5 }],
+            vec![
+                Verified,
+                Enqueue,
+                Claim,
+                Failed {
+                    error: "malformed".into(),
+                    retryable: false,
+                    jitter: 0.5,
+                },
+            ],
         );
         assert_eq!(r.phase, DeliveryPhase::DeadLettered);
         assert_eq!(r.last_error.as_deref(), Some("malformed"));
@@ -253,7 +287,10 @@ mod tests {
         let r = record();
         let (after, effects) = step_delivery(
             r.clone(),
-            DeliveryInput::Processed { events: 1, note: None },
+            DeliveryInput::Processed {
+                events: 1,
+                note: None,
+            },
             DateTime::UNIX_EPOCH,
             &RetryPolicy::default(),
         );

@@ -118,7 +118,11 @@ impl ProviderRegistry {
 
     /// The descriptor of a provider type.
     pub fn get(&self, kind: &ProviderKind) -> Result<&ProviderDescriptor, Error> {
-        self.descriptors.get(kind).ok_or_else(|| Error::UnknownProvider { provider: kind.clone() })
+        self.descriptors
+            .get(kind)
+            .ok_or_else(|| Error::UnknownProvider {
+                provider: kind.clone(),
+            })
     }
 
     /// All registered descriptors, sorted by kind.

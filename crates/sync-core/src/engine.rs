@@ -11,14 +11,22 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::{AuditRecord, AuditSubject};
 use crate::conflict::{ConflictReason, ConflictRecord};
-use crate::delivery::{payload_digest, step_delivery, DeliveryInput, DeliveryPhase, DeliveryRecord};
-use crate::projection::{step_projection, ObjectState, Outcome, ProjectionContext, ProjectionEffect, ProjectionInput};
-use crate::store::{CommitOutcome, Condition, Inserted, SyncScope, SyncState, SyncStore, Transition};
-use crate::write_intent::{step_intent, Actor, IntentEffect, IntentInput, IntentSettings, WriteIntent, WritePhase};
+use crate::delivery::{
+    DeliveryInput, DeliveryPhase, DeliveryRecord, payload_digest, step_delivery,
+};
+use crate::projection::{
+    ObjectState, Outcome, ProjectionContext, ProjectionEffect, ProjectionInput, step_projection,
+};
+use crate::store::{
+    CommitOutcome, Condition, Inserted, SyncScope, SyncState, SyncStore, Transition,
+};
+use crate::write_intent::{
+    Actor, IntentEffect, IntentInput, IntentSettings, WriteIntent, WritePhase, step_intent,
+};
 use crate::{
-    Authority, Binding, BindingId, CanonicalEvent, Change, DeliveryId, Error, ExternalVersion, Fields,
-    NativeId, ObjectKey, ProviderKind, ProviderRegistry, Removal, ResourceKind, RetryPolicy,
-    WebhookAdapter, WebhookRequest, WriteMode,
+    Authority, Binding, BindingId, CanonicalEvent, Change, DeliveryId, Error, ExternalVersion,
+    Fields, NativeId, ObjectKey, ProviderKind, ProviderRegistry, Removal, ResourceKind,
+    RetryPolicy, WebhookAdapter, WebhookRequest, WriteMode,
 };
 
 /// Engine settings.
@@ -251,7 +259,9 @@ impl Engine {
 
     /// A binding by id.
     pub fn binding(&self, id: &BindingId) -> Result<&Binding, Error> {
-        self.bindings.get(id).ok_or_else(|| Error::UnknownBinding { binding: id.clone() })
+        self.bindings.get(id).ok_or_else(|| Error::UnknownBinding {
+            binding: id.clone(),
+        })
     }
 
     /// Adds a binding after validating it.
@@ -262,10 +272,21 @@ impl Engine {
     }
 
     fn adapter(&self, provider: &ProviderKind) -> Result<&Arc<dyn WebhookAdapter>, Error> {
-        self.adapters.get(provider).ok_or_else(|| Error::UnknownProvider { provider: provider.clone() })
+        self.adapters
+            .get(provider)
+            .ok_or_else(|| Error::UnknownProvider {
+                provider: provider.clone(),
+            })
     }
 
-    fn audit(binding: &Binding, now: DateTime<Utc>, subject: AuditSubject, action: &str, actor: &str, detail: serde_json::Value) -> AuditRecord {
+    fn audit(
+        binding: &Binding,
+        now: DateTime<Utc>,
+        subject: AuditSubject,
+        action: &str,
+        actor: &str,
+        detail: serde_json::Value,
+    ) -> AuditRecord {
         AuditRecord {
             at: now,
             org: binding.org.clone(),
@@ -279,13 +300,24 @@ impl Engine {
     }
 
     async fn commit_audit(&self, record: AuditRecord) -> Result<(), Error> {
-        self.store.commit(Transition { audit: vec![record], ..Transition::default() }).await.map(|_| ())
+        self.store
+            .commit(Transition {
+                audit: vec![record],
+                ..Transition::default()
+            })
+            .await
+            .map(|_| ())
     }
 
     /// Verifies and stores a webhook for `binding` (the receiver's half). A request that
     /// fails verification, is too large or names no binding is refused with a typed error,
     /// audited, and never stored; a repeated delivery id is a [`Receipt::Duplicate`].
-    pub async fn receive(&self, binding: &BindingId, request: WebhookRequest, now: DateTime<Utc>) -> Result<Receipt, Error> {
+    pub async fn receive(
+        &self,
+        binding: &BindingId,
+        request: WebhookRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Receipt, Error> {
         let binding = self.binding(binding)?;
         let adapter = self.adapter(&binding.provider)?;
         let verified = self.verify(binding, adapter.as_ref(), &request);
@@ -293,8 +325,28 @@ impl Engine {
             Ok(v) => v,
             Err(err) => {
                 let detail = serde_json::json!({ "error": err.to_string(), "payload_digest": payload_digest(&request.body) });
-                let subject = AuditSubject::Delivery(request.headers.get(adapter.descriptor().delivery_header.as_deref().unwrap_or("")).unwrap_or("unknown").to_owned());
-                self.commit_audit(Self::audit(binding, now, subject, "delivery.rejected", "engine", detail)).await?;
+                let subject = AuditSubject::Delivery(
+                    request
+                        .headers
+                        .get(
+                            adapter
+                                .descriptor()
+                                .delivery_header
+                                .as_deref()
+                                .unwrap_or(""),
+                        )
+                        .unwrap_or("unknown")
+                        .to_owned(),
+                );
+                self.commit_audit(Self::audit(
+                    binding,
+                    now,
+                    subject,
+                    "delivery.rejected",
+                    "engine",
+                    detail,
+                ))
+                .await?;
                 return Err(err);
             }
         };
@@ -323,23 +375,42 @@ impl Engine {
             Inserted::New => {
                 let detail = serde_json::json!({ "event": record.event, "payload_digest": record.payload_digest });
                 let subject = AuditSubject::Delivery(record.delivery_id.to_string());
-                self.commit_audit(Self::audit(binding, now, subject, "delivery.accepted", &format!("provider:{}", binding.provider), detail)).await?;
+                self.commit_audit(Self::audit(
+                    binding,
+                    now,
+                    subject,
+                    "delivery.accepted",
+                    &format!("provider:{}", binding.provider),
+                    detail,
+                ))
+                .await?;
                 Ok(Receipt::Accepted(record.delivery_id))
             }
             Inserted::Duplicate(_) => Ok(Receipt::Duplicate(record.delivery_id)),
         }
     }
 
-    fn verify(&self, binding: &Binding, adapter: &dyn WebhookAdapter, request: &WebhookRequest) -> Result<crate::VerifiedWebhook, Error> {
+    fn verify(
+        &self,
+        binding: &Binding,
+        adapter: &dyn WebhookAdapter,
+        request: &WebhookRequest,
+    ) -> Result<crate::VerifiedWebhook, Error> {
         if request.body.len() > self.config.max_body_bytes {
-            return Err(Error::PayloadTooLarge { size: request.body.len(), limit: self.config.max_body_bytes });
+            return Err(Error::PayloadTooLarge {
+                size: request.body.len(),
+                limit: self.config.max_body_bytes,
+            });
         }
         let descriptor = adapter.descriptor();
         match &binding.webhook_secret {
             Some(secret) => adapter.verify_webhook(request, secret),
             None if descriptor.signature.needs_secret() => Err(Error::Validation {
                 rule: "webhook-secret",
-                detail: format!("binding {} has no webhook secret; configure one to accept {} webhooks", binding.id, binding.provider),
+                detail: format!(
+                    "binding {} has no webhook secret; configure one to accept {} webhooks",
+                    binding.id, binding.provider
+                ),
             }),
             None => adapter.verify_webhook(request, &crate::Secret::new("")),
         }
@@ -349,23 +420,43 @@ impl Engine {
     /// belongs to its binding's target, applies its events and records the outcome.
     /// Malformed payloads are dead-lettered at once; other failures are retried with
     /// backoff until the retry policy dead-letters them.
-    pub async fn process(&self, provider: &ProviderKind, id: &DeliveryId, now: DateTime<Utc>) -> Result<ProcessReport, Error> {
+    pub async fn process(
+        &self,
+        provider: &ProviderKind,
+        id: &DeliveryId,
+        now: DateTime<Utc>,
+    ) -> Result<ProcessReport, Error> {
         let record = self
             .store
             .get_delivery(provider, id)
             .await?
-            .ok_or_else(|| Error::Store { store: "engine", message: format!("delivery {id} of {provider} is not stored"), source: None })?;
+            .ok_or_else(|| Error::Store {
+                store: "engine",
+                message: format!("delivery {id} of {provider} is not stored"),
+                source: None,
+            })?;
         let binding = self.binding(&record.binding)?;
         let adapter = self.adapter(provider)?;
         let (mut record, _) = step_delivery(record, DeliveryInput::Claim, now, &self.config.retry);
         if record.phase != DeliveryPhase::Processing {
-            return Ok(ProcessReport { phase: Some(record.phase), ..ProcessReport::default() });
+            return Ok(ProcessReport {
+                phase: Some(record.phase),
+                ..ProcessReport::default()
+            });
         }
         let request = WebhookRequest {
             headers: crate::Headers::from_pairs(
                 [
-                    adapter.descriptor().event_header.clone().map(|h| (h, record.event.clone())),
-                    adapter.descriptor().delivery_header.clone().map(|h| (h, record.delivery_id.to_string())),
+                    adapter
+                        .descriptor()
+                        .event_header
+                        .clone()
+                        .map(|h| (h, record.event.clone())),
+                    adapter
+                        .descriptor()
+                        .delivery_header
+                        .clone()
+                        .map(|h| (h, record.delivery_id.to_string())),
                 ]
                 .into_iter()
                 .flatten(),
@@ -378,15 +469,30 @@ impl Engine {
         let input = match normalized {
             Err(err) => {
                 report.error = Some(err.to_string());
-                DeliveryInput::Failed { error: err.to_string(), retryable: err.is_retryable(), jitter: jitter_for(id.as_str(), record.attempts) }
+                DeliveryInput::Failed {
+                    error: err.to_string(),
+                    retryable: err.is_retryable(),
+                    jitter: jitter_for(id.as_str(), record.attempts),
+                }
             }
             Ok(n) => {
                 record.action = n.action.clone();
-                let foreign = n.target.iter().chain(n.events.iter().filter_map(|e| e.target.as_ref())).find(|t| !t.same_as(&binding.target));
+                let foreign = n
+                    .target
+                    .iter()
+                    .chain(n.events.iter().filter_map(|e| e.target.as_ref()))
+                    .find(|t| !t.same_as(&binding.target));
                 if let Some(target) = foreign {
-                    let err = Error::CrossOrg { binding: binding.id.clone(), org: binding.org.clone(), expected: binding.target.to_string(), actual: target.to_string() };
+                    let err = Error::CrossOrg {
+                        binding: binding.id.clone(),
+                        org: binding.org.clone(),
+                        expected: binding.target.to_string(),
+                        actual: target.to_string(),
+                    };
                     report.error = Some(err.to_string());
-                    DeliveryInput::Rejected { reason: err.to_string() }
+                    DeliveryInput::Rejected {
+                        reason: err.to_string(),
+                    }
                 } else {
                     report.events = u32::try_from(n.events.len()).unwrap_or(u32::MAX);
                     report.ignored = n.ignored.clone();
@@ -403,10 +509,17 @@ impl Engine {
                         }
                     }
                     match failure {
-                        None => DeliveryInput::Processed { events: report.events, note: n.ignored },
+                        None => DeliveryInput::Processed {
+                            events: report.events,
+                            note: n.ignored,
+                        },
                         Some(err) => {
                             report.error = Some(err.to_string());
-                            DeliveryInput::Failed { error: err.to_string(), retryable: err.is_retryable(), jitter: jitter_for(id.as_str(), record.attempts) }
+                            DeliveryInput::Failed {
+                                error: err.to_string(),
+                                retryable: err.is_retryable(),
+                                jitter: jitter_for(id.as_str(), record.attempts),
+                            }
                         }
                     }
                 }
@@ -415,14 +528,32 @@ impl Engine {
         let (record, _) = step_delivery(record, input, now, &self.config.retry);
         report.phase = Some(record.phase);
         let detail = serde_json::json!({ "phase": record.phase, "events": report.events, "applied": report.applied, "error": report.error, "ignored": report.ignored });
-        let audit = Self::audit(binding, now, AuditSubject::Delivery(id.to_string()), "delivery.processed", "engine", detail);
-        self.store.commit(Transition { deliveries: vec![record], audit: vec![audit], ..Transition::default() }).await?;
+        let audit = Self::audit(
+            binding,
+            now,
+            AuditSubject::Delivery(id.to_string()),
+            "delivery.processed",
+            "engine",
+            detail,
+        );
+        self.store
+            .commit(Transition {
+                deliveries: vec![record],
+                audit: vec![audit],
+                ..Transition::default()
+            })
+            .await?;
         Ok(report)
     }
 
     /// Receives and, when new, processes a webhook: what a single-process host calls per
     /// request. Returns the receipt and, for an accepted delivery, the processing report.
-    pub async fn ingest(&self, binding: &BindingId, request: WebhookRequest, now: DateTime<Utc>) -> Result<(Receipt, Option<ProcessReport>), Error> {
+    pub async fn ingest(
+        &self,
+        binding: &BindingId,
+        request: WebhookRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(Receipt, Option<ProcessReport>), Error> {
         let provider = self.binding(binding)?.provider.clone();
         match self.receive(binding, request, now).await? {
             Receipt::Accepted(id) => {
@@ -435,22 +566,50 @@ impl Engine {
 
     /// Replays a stored delivery: a new processing attempt of the same delivery (events
     /// already applied are not applied again).
-    pub async fn replay_delivery(&self, provider: &ProviderKind, id: &DeliveryId, now: DateTime<Utc>) -> Result<ProcessReport, Error> {
+    pub async fn replay_delivery(
+        &self,
+        provider: &ProviderKind,
+        id: &DeliveryId,
+        now: DateTime<Utc>,
+    ) -> Result<ProcessReport, Error> {
         let record = self
             .store
             .get_delivery(provider, id)
             .await?
-            .ok_or_else(|| Error::Store { store: "engine", message: format!("delivery {id} of {provider} is not stored"), source: None })?;
+            .ok_or_else(|| Error::Store {
+                store: "engine",
+                message: format!("delivery {id} of {provider} is not stored"),
+                source: None,
+            })?;
         let (record, _) = step_delivery(record, DeliveryInput::Replay, now, &self.config.retry);
-        self.store.commit(Transition { deliveries: vec![record], ..Transition::default() }).await?;
+        self.store
+            .commit(Transition {
+                deliveries: vec![record],
+                ..Transition::default()
+            })
+            .await?;
         self.process(provider, id, now).await
     }
 
     /// Applies one canonical event in a binding: the common path of webhooks, backfills
     /// and hydrates.
-    pub async fn apply_event(&self, binding: &Binding, event: CanonicalEvent, now: DateTime<Utc>) -> Result<EventOutcome, Error> {
-        if let Some(target) = event.target.as_ref().filter(|t| !t.same_as(&binding.target)) {
-            return Err(Error::CrossOrg { binding: binding.id.clone(), org: binding.org.clone(), expected: binding.target.to_string(), actual: target.to_string() });
+    pub async fn apply_event(
+        &self,
+        binding: &Binding,
+        event: CanonicalEvent,
+        now: DateTime<Utc>,
+    ) -> Result<EventOutcome, Error> {
+        if let Some(target) = event
+            .target
+            .as_ref()
+            .filter(|t| !t.same_as(&binding.target))
+        {
+            return Err(Error::CrossOrg {
+                binding: binding.id.clone(),
+                org: binding.org.clone(),
+                expected: binding.target.to_string(),
+                actual: target.to_string(),
+            });
         }
         let Some(mode) = binding.ownership(event.kind) else {
             return Ok(EventOutcome::Skipped);
@@ -459,25 +618,64 @@ impl Engine {
         if self.store.event_applied(&event_key).await? {
             return Ok(EventOutcome::Duplicate);
         }
-        if let Change::Condition { condition, status, reason } = &event.change {
-            return self.apply_condition(binding, &event, condition, *status, reason, now).await;
+        if let Change::Condition {
+            condition,
+            status,
+            reason,
+        } = &event.change
+        {
+            return self
+                .apply_condition(binding, &event, condition, *status, reason, now)
+                .await;
         }
         let key = key_of(binding, &event);
-        let can_delete = self.registry.get(&binding.provider).map(|d| d.capabilities.can_delete).unwrap_or(false);
+        let can_delete = self
+            .registry
+            .get(&binding.provider)
+            .map(|d| d.capabilities.can_delete)
+            .unwrap_or(false);
         for _ in 0..self.config.max_contention_retries {
             let loaded = self.store.load_object(&key).await?;
             let expected = loaded.as_ref().map(|s| s.revision);
-            let state = loaded.unwrap_or_else(|| ObjectState::new(key.clone(), binding.org.clone()));
-            let ctx = ProjectionContext { mode, policy: &binding.policy, can_delete, now };
-            let (state, outcome, effects) = step_projection(state, ProjectionInput::Observe(Box::new(event.clone())), &ctx)?;
-            let mut transition = Transition { events: vec![event_key.clone()], ..Transition::default() };
+            let state =
+                loaded.unwrap_or_else(|| ObjectState::new(key.clone(), binding.org.clone()));
+            let ctx = ProjectionContext {
+                mode,
+                policy: &binding.policy,
+                can_delete,
+                now,
+            };
+            let (state, outcome, effects) = step_projection(
+                state,
+                ProjectionInput::Observe(Box::new(event.clone())),
+                &ctx,
+            )?;
+            let mut transition = Transition {
+                events: vec![event_key.clone()],
+                ..Transition::default()
+            };
             let detail = serde_json::json!({
                 "delivery_id": event.delivery_id, "action": event.action, "kind": event.kind,
                 "native_id": event.native_id, "authority": event.authority, "outcome": EventOutcome::from(outcome),
             });
             let actor = format!("provider:{}", binding.provider);
-            transition.audit.push(Self::audit(binding, now, AuditSubject::Object(key.to_string()), "event.applied", &actor, detail));
-            self.effects(binding, &state, effects, Actor::system(), now, &mut transition).await?;
+            transition.audit.push(Self::audit(
+                binding,
+                now,
+                AuditSubject::Object(key.to_string()),
+                "event.applied",
+                &actor,
+                detail,
+            ));
+            self.effects(
+                binding,
+                &state,
+                effects,
+                Actor::system(),
+                now,
+                &mut transition,
+            )
+            .await?;
             if outcome == Outcome::Applied {
                 transition.object = Some((state, expected));
             }
@@ -490,17 +688,57 @@ impl Engine {
         Err(Error::Contention { key })
     }
 
-    async fn apply_condition(&self, binding: &Binding, event: &CanonicalEvent, condition: &str, status: bool, reason: &str, now: DateTime<Utc>) -> Result<EventOutcome, Error> {
-        let scope = SyncScope { provider: binding.provider.clone(), binding: binding.id.clone(), interface: None, kind: None };
-        let mut state = self.store.get_sync_state(&scope).await?.unwrap_or_else(|| SyncState::new(scope));
-        let changed = state.conditions.get(condition).is_none_or(|c| c.status != status);
+    async fn apply_condition(
+        &self,
+        binding: &Binding,
+        event: &CanonicalEvent,
+        condition: &str,
+        status: bool,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<EventOutcome, Error> {
+        let scope = SyncScope {
+            provider: binding.provider.clone(),
+            binding: binding.id.clone(),
+            interface: None,
+            kind: None,
+        };
+        let mut state = self
+            .store
+            .get_sync_state(&scope)
+            .await?
+            .unwrap_or_else(|| SyncState::new(scope));
+        let changed = state
+            .conditions
+            .get(condition)
+            .is_none_or(|c| c.status != status);
         if changed {
-            state.conditions.insert(condition.to_owned(), Condition { status, reason: reason.to_owned(), since: now });
+            state.conditions.insert(
+                condition.to_owned(),
+                Condition {
+                    status,
+                    reason: reason.to_owned(),
+                    since: now,
+                },
+            );
         }
         state.last_delivery_id = Some(event.delivery_id.clone());
-        let detail = serde_json::json!({ "condition": condition, "status": status, "reason": reason });
-        let audit = Self::audit(binding, now, AuditSubject::Binding(binding.id.to_string()), "binding.condition", &format!("provider:{}", binding.provider), detail);
-        let transition = Transition { events: vec![event.key()], sync_states: vec![state], audit: vec![audit], ..Transition::default() };
+        let detail =
+            serde_json::json!({ "condition": condition, "status": status, "reason": reason });
+        let audit = Self::audit(
+            binding,
+            now,
+            AuditSubject::Binding(binding.id.to_string()),
+            "binding.condition",
+            &format!("provider:{}", binding.provider),
+            detail,
+        );
+        let transition = Transition {
+            events: vec![event.key()],
+            sync_states: vec![state],
+            audit: vec![audit],
+            ..Transition::default()
+        };
         Ok(match self.store.commit(transition).await? {
             CommitOutcome::AlreadyApplied => EventOutcome::Duplicate,
             _ if changed => EventOutcome::Applied,
@@ -509,17 +747,30 @@ impl Engine {
     }
 
     /// Turns projection effects into write intents, conflicts and audit records.
-    async fn effects(&self, binding: &Binding, state: &ObjectState, effects: Vec<ProjectionEffect>, actor: Actor, now: DateTime<Utc>, t: &mut Transition) -> Result<(), Error> {
+    async fn effects(
+        &self,
+        binding: &Binding,
+        state: &ObjectState,
+        effects: Vec<ProjectionEffect>,
+        actor: Actor,
+        now: DateTime<Utc>,
+        t: &mut Transition,
+    ) -> Result<(), Error> {
         for effect in effects {
             match effect {
                 ProjectionEffect::CreateIntent(draft) => {
                     let approval_required = binding.policy.write_mode == WriteMode::ReviewedWrite
-                        || (draft.actor.kind == "agent" && binding.policy.agent_write_requires_approval);
+                        || (draft.actor.kind == "agent"
+                            && binding.policy.agent_write_requires_approval);
                     let intent = WriteIntent {
                         org: binding.org.clone(),
                         interface: state.key.kind.interface(),
                         target: state.key.clone(),
-                        request_digest: WriteIntent::digest_of(&draft.operation, &state.key, &draft.fields),
+                        request_digest: WriteIntent::digest_of(
+                            &draft.operation,
+                            &state.key,
+                            &draft.fields,
+                        ),
                         idempotency_key: format!("kradle:{}", draft.id),
                         id: draft.id,
                         operation: draft.operation,
@@ -529,7 +780,11 @@ impl Engine {
                         reason: draft.reason,
                         approval_required,
                         approved_by: None,
-                        phase: if approval_required { WritePhase::AwaitingApproval } else { WritePhase::Pending },
+                        phase: if approval_required {
+                            WritePhase::AwaitingApproval
+                        } else {
+                            WritePhase::Pending
+                        },
                         attempts: 0,
                         last_error: None,
                         next_attempt_at: None,
@@ -541,24 +796,58 @@ impl Engine {
                     };
                     intent.validate()?;
                     let detail = serde_json::json!({ "operation": intent.operation, "request_digest": intent.request_digest, "reason": intent.reason, "phase": intent.phase });
-                    t.audit.push(Self::audit(binding, now, AuditSubject::WriteIntent(intent.id.clone()), "write_intent.created", &format!("{}:{}", intent.source.kind, intent.source.name), detail));
+                    t.audit.push(Self::audit(
+                        binding,
+                        now,
+                        AuditSubject::WriteIntent(intent.id.clone()),
+                        "write_intent.created",
+                        &format!("{}:{}", intent.source.kind, intent.source.name),
+                        detail,
+                    ));
                     t.write_intents.push(intent);
                 }
-                ProjectionEffect::IntentConfirmed(id) => self.intent_input(binding, &id, IntentInput::Confirmed, now, t).await?,
-                ProjectionEffect::IntentConflicted { intent, conflict } => {
-                    self.intent_input(binding, &intent, IntentInput::Conflicted { conflict }, now, t).await?
+                ProjectionEffect::IntentConfirmed(id) => {
+                    self.intent_input(binding, &id, IntentInput::Confirmed, now, t)
+                        .await?
                 }
-                ProjectionEffect::IntentSuperseded(id) => self.intent_input(binding, &id, IntentInput::Superseded, now, t).await?,
+                ProjectionEffect::IntentConflicted { intent, conflict } => {
+                    self.intent_input(
+                        binding,
+                        &intent,
+                        IntentInput::Conflicted { conflict },
+                        now,
+                        t,
+                    )
+                    .await?
+                }
+                ProjectionEffect::IntentSuperseded(id) => {
+                    self.intent_input(binding, &id, IntentInput::Superseded, now, t)
+                        .await?
+                }
                 ProjectionEffect::RaiseConflict(conflict) => {
                     let detail = serde_json::json!({ "reason": conflict.reason, "fields": conflict.fields.iter().map(|f| &f.field).collect::<Vec<_>>(), "policy": conflict.policy, "resolved": !conflict.is_open() });
                     let who = format!("{}:{}", actor.kind, actor.name);
-                    t.audit.push(Self::audit(binding, now, AuditSubject::Conflict(conflict.id.clone()), "conflict.raised", &who, detail));
+                    t.audit.push(Self::audit(
+                        binding,
+                        now,
+                        AuditSubject::Conflict(conflict.id.clone()),
+                        "conflict.raised",
+                        &who,
+                        detail,
+                    ));
                     t.conflicts.retain(|c| c.id != conflict.id);
                     t.conflicts.push(conflict);
                 }
                 ProjectionEffect::ScheduleHydrate => {
                     let detail = serde_json::json!({ "object": state.key.to_string() });
-                    t.audit.push(Self::audit(binding, now, AuditSubject::Object(state.key.to_string()), "hydrate.scheduled", "engine", detail));
+                    t.audit.push(Self::audit(
+                        binding,
+                        now,
+                        AuditSubject::Object(state.key.to_string()),
+                        "hydrate.scheduled",
+                        "engine",
+                        detail,
+                    ));
                 }
             }
         }
@@ -566,7 +855,14 @@ impl Engine {
     }
 
     /// Steps one write intent (found in the transition or the store) and records it.
-    async fn intent_input(&self, binding: &Binding, id: &str, input: IntentInput, now: DateTime<Utc>, t: &mut Transition) -> Result<(), Error> {
+    async fn intent_input(
+        &self,
+        binding: &Binding,
+        id: &str,
+        input: IntentInput,
+        now: DateTime<Utc>,
+        t: &mut Transition,
+    ) -> Result<(), Error> {
         let current = match t.write_intents.iter().position(|i| i.id == id) {
             Some(pos) => Some(t.write_intents.remove(pos)),
             None => self.store.get_write_intent(id).await?,
@@ -576,7 +872,14 @@ impl Engine {
         let (intent, effects) = step_intent(intent, input, now, &self.config.intents);
         if intent.phase != before {
             let detail = serde_json::json!({ "from": before, "to": intent.phase, "conflict": intent.conflict });
-            t.audit.push(Self::audit(binding, now, AuditSubject::WriteIntent(intent.id.clone()), &format!("write_intent.{}", intent.phase.as_str()), "engine", detail));
+            t.audit.push(Self::audit(
+                binding,
+                now,
+                AuditSubject::WriteIntent(intent.id.clone()),
+                &format!("write_intent.{}", intent.phase.as_str()),
+                "engine",
+                detail,
+            ));
         }
         let raise = effects.contains(&IntentEffect::RaiseUnconfirmed);
         let intent_id = intent.id.clone();
@@ -601,39 +904,130 @@ impl Engine {
             };
             let conflict_id = conflict.id.clone();
             t.conflicts.push(conflict);
-            Box::pin(self.intent_input(binding, &intent_id, IntentInput::Conflicted { conflict: conflict_id }, now, t)).await?;
+            Box::pin(self.intent_input(
+                binding,
+                &intent_id,
+                IntentInput::Conflicted {
+                    conflict: conflict_id,
+                },
+                now,
+                t,
+            ))
+            .await?;
         }
         Ok(())
     }
 
     /// Records a change the host made to an object. Depending on ownership it becomes a
     /// write intent (bidirectional, local-owned) or a conflict (mirror).
-    pub async fn local_change(&self, binding: &BindingId, kind: ResourceKind, native_id: &NativeId, fields: Fields, actor: Actor, now: DateTime<Utc>) -> Result<Outcome, Error> {
-        self.local(binding, kind, native_id, ProjectionInput::LocalChange { fields, actor: actor.clone() }, actor, now).await
+    pub async fn local_change(
+        &self,
+        binding: &BindingId,
+        kind: ResourceKind,
+        native_id: &NativeId,
+        fields: Fields,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, Error> {
+        self.local(
+            binding,
+            kind,
+            native_id,
+            ProjectionInput::LocalChange {
+                fields,
+                actor: actor.clone(),
+            },
+            actor,
+            now,
+        )
+        .await
     }
 
     /// Records that the host deleted its copy of an object. A mirrored object is never
     /// deleted at the provider; otherwise a delete (or close) intent is created.
-    pub async fn local_delete(&self, binding: &BindingId, kind: ResourceKind, native_id: &NativeId, actor: Actor, now: DateTime<Utc>) -> Result<Outcome, Error> {
-        self.local(binding, kind, native_id, ProjectionInput::LocalDelete { actor: actor.clone() }, actor, now).await
+    pub async fn local_delete(
+        &self,
+        binding: &BindingId,
+        kind: ResourceKind,
+        native_id: &NativeId,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, Error> {
+        self.local(
+            binding,
+            kind,
+            native_id,
+            ProjectionInput::LocalDelete {
+                actor: actor.clone(),
+            },
+            actor,
+            now,
+        )
+        .await
     }
 
-    async fn local(&self, binding: &BindingId, kind: ResourceKind, native_id: &NativeId, input: ProjectionInput, actor: Actor, now: DateTime<Utc>) -> Result<Outcome, Error> {
+    async fn local(
+        &self,
+        binding: &BindingId,
+        kind: ResourceKind,
+        native_id: &NativeId,
+        input: ProjectionInput,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, Error> {
         let binding = self.binding(binding)?;
-        let mode = binding.ownership(kind).ok_or_else(|| Error::UnsupportedInterface { provider: binding.provider.clone(), interface: kind.interface() })?;
-        let key = ObjectKey { provider: binding.provider.clone(), binding: binding.id.clone(), kind, native_id: native_id.clone() };
-        let can_delete = self.registry.get(&binding.provider).map(|d| d.capabilities.can_delete).unwrap_or(false);
+        let mode = binding
+            .ownership(kind)
+            .ok_or_else(|| Error::UnsupportedInterface {
+                provider: binding.provider.clone(),
+                interface: kind.interface(),
+            })?;
+        let key = ObjectKey {
+            provider: binding.provider.clone(),
+            binding: binding.id.clone(),
+            kind,
+            native_id: native_id.clone(),
+        };
+        let can_delete = self
+            .registry
+            .get(&binding.provider)
+            .map(|d| d.capabilities.can_delete)
+            .unwrap_or(false);
         for _ in 0..self.config.max_contention_retries {
             let loaded = self.store.load_object(&key).await?;
             let expected = loaded.as_ref().map(|s| s.revision);
-            let state = loaded.unwrap_or_else(|| ObjectState::new(key.clone(), binding.org.clone()));
-            let ctx = ProjectionContext { mode, policy: &binding.policy, can_delete, now };
+            let state =
+                loaded.unwrap_or_else(|| ObjectState::new(key.clone(), binding.org.clone()));
+            let ctx = ProjectionContext {
+                mode,
+                policy: &binding.policy,
+                can_delete,
+                now,
+            };
             let (state, outcome, effects) = step_projection(state, input.clone(), &ctx)?;
             let mut transition = Transition::default();
-            let action = match input { ProjectionInput::LocalDelete { .. } => "local.deleted", _ => "local.changed" };
+            let action = match input {
+                ProjectionInput::LocalDelete { .. } => "local.deleted",
+                _ => "local.changed",
+            };
             let detail = serde_json::json!({ "outcome": outcome, "mode": mode });
-            transition.audit.push(Self::audit(binding, now, AuditSubject::Object(key.to_string()), action, &format!("{}:{}", actor.kind, actor.name), detail));
-            self.effects(binding, &state, effects, actor.clone(), now, &mut transition).await?;
+            transition.audit.push(Self::audit(
+                binding,
+                now,
+                AuditSubject::Object(key.to_string()),
+                action,
+                &format!("{}:{}", actor.kind, actor.name),
+                detail,
+            ));
+            self.effects(
+                binding,
+                &state,
+                effects,
+                actor.clone(),
+                now,
+                &mut transition,
+            )
+            .await?;
             if outcome == Outcome::Applied {
                 transition.object = Some((state, expected));
             }
@@ -648,10 +1042,24 @@ impl Engine {
     /// Applies objects as the provider's REST API listed them: authoritative observations
     /// that settle ambiguous fields. With `complete`, the listing is the whole set of the
     /// kind, and known objects missing from it become tombstones.
-    pub async fn backfill(&self, binding: &BindingId, kind: ResourceKind, objects: &[serde_json::Value], complete: bool, now: DateTime<Utc>) -> Result<BackfillReport, Error> {
+    pub async fn backfill(
+        &self,
+        binding: &BindingId,
+        kind: ResourceKind,
+        objects: &[serde_json::Value],
+        complete: bool,
+        now: DateTime<Utc>,
+    ) -> Result<BackfillReport, Error> {
         let binding = self.binding(binding)?;
         let adapter = self.adapter(&binding.provider)?;
-        let read_id = DeliveryId::new(format!("backfill:{}", payload_digest(serde_json::to_string(objects).unwrap_or_default().as_bytes())));
+        let read_id = DeliveryId::new(format!(
+            "backfill:{}",
+            payload_digest(
+                serde_json::to_string(objects)
+                    .unwrap_or_default()
+                    .as_bytes()
+            )
+        ));
         let mut report = BackfillReport::default();
         let mut seen = std::collections::BTreeSet::new();
         let mut high_watermark = None;
@@ -672,9 +1080,16 @@ impl Engine {
             }
         }
         if complete {
-            let filter = crate::store::Filter { binding: Some(binding.id.clone()), kind: Some(kind), ..Default::default() };
+            let filter = crate::store::Filter {
+                binding: Some(binding.id.clone()),
+                kind: Some(kind),
+                ..Default::default()
+            };
             for state in self.store.list_objects(&filter).await? {
-                if seen.contains(&state.key.native_id) || state.is_tombstone() || !state.exists_externally() {
+                if seen.contains(&state.key.native_id)
+                    || state.is_tombstone()
+                    || !state.exists_externally()
+                {
                     continue;
                 }
                 let event = CanonicalEvent {
@@ -688,26 +1103,52 @@ impl Engine {
                     target: None,
                     link: Default::default(),
                     authority: Authority::Authoritative,
-                    change: Change::Removed { version: ExternalVersion { etag: None, ..state.version() }, removal: Removal::Missing },
+                    change: Change::Removed {
+                        version: ExternalVersion {
+                            etag: None,
+                            ..state.version()
+                        },
+                        removal: Removal::Missing,
+                    },
                 };
                 if self.apply_event(binding, event, now).await? == EventOutcome::Applied {
                     report.tombstoned += 1;
                 }
             }
         }
-        let scope = SyncScope { provider: binding.provider.clone(), binding: binding.id.clone(), interface: Some(kind.interface()), kind: Some(kind) };
-        let mut state = self.store.get_sync_state(&scope).await?.unwrap_or_else(|| SyncState::new(scope));
+        let scope = SyncScope {
+            provider: binding.provider.clone(),
+            binding: binding.id.clone(),
+            interface: Some(kind.interface()),
+            kind: Some(kind),
+        };
+        let mut state = self
+            .store
+            .get_sync_state(&scope)
+            .await?
+            .unwrap_or_else(|| SyncState::new(scope));
         state.high_watermark = state.high_watermark.max(high_watermark);
         if complete {
             state.last_full_backfill_at = Some(now);
         }
-        self.store.commit(Transition { sync_states: vec![state], ..Transition::default() }).await?;
+        self.store
+            .commit(Transition {
+                sync_states: vec![state],
+                ..Transition::default()
+            })
+            .await?;
         Ok(report)
     }
 
     /// Approves a write intent that awaits approval.
-    pub async fn approve_write(&self, id: &str, by: &str, now: DateTime<Utc>) -> Result<WriteIntent, Error> {
-        self.write_step(id, IntentInput::Approve { by: by.to_owned() }, now).await
+    pub async fn approve_write(
+        &self,
+        id: &str,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<WriteIntent, Error> {
+        self.write_step(id, IntentInput::Approve { by: by.to_owned() }, now)
+            .await
     }
 
     /// Marks a write intent as being applied by the caller; it must be `pending`,
@@ -719,24 +1160,61 @@ impl Engine {
     /// Records how a write attempt went. A precondition failure becomes a conflict record
     /// with the provider's message; retryable failures are scheduled with backoff and end
     /// dead-lettered after the bounded attempts.
-    pub async fn finish_write(&self, id: &str, result: WriteResult, now: DateTime<Utc>) -> Result<WriteIntent, Error> {
+    pub async fn finish_write(
+        &self,
+        id: &str,
+        result: WriteResult,
+        now: DateTime<Utc>,
+    ) -> Result<WriteIntent, Error> {
         let input = match result {
-            WriteResult::Succeeded { native_id, version } => IntentInput::Succeeded { native_id, version },
-            WriteResult::Failed { error, retryable, retry_after } => {
-                let attempts = self.store.get_write_intent(id).await?.map_or(0, |i| i.attempts);
-                IntentInput::Failed { error, retryable, retry_after, jitter: jitter_for(id, attempts) }
+            WriteResult::Succeeded { native_id, version } => {
+                IntentInput::Succeeded { native_id, version }
+            }
+            WriteResult::Failed {
+                error,
+                retryable,
+                retry_after,
+            } => {
+                let attempts = self
+                    .store
+                    .get_write_intent(id)
+                    .await?
+                    .map_or(0, |i| i.attempts);
+                IntentInput::Failed {
+                    error,
+                    retryable,
+                    retry_after,
+                    jitter: jitter_for(id, attempts),
+                }
             }
             WriteResult::PreconditionFailed { message } => {
-                let intent = self.store.get_write_intent(id).await?.ok_or_else(|| Error::Store { store: "engine", message: format!("write intent {id} is not stored"), source: None })?;
+                let intent =
+                    self.store
+                        .get_write_intent(id)
+                        .await?
+                        .ok_or_else(|| Error::Store {
+                            store: "engine",
+                            message: format!("write intent {id} is not stored"),
+                            source: None,
+                        })?;
                 let binding = self.binding(&intent.target.binding)?;
                 let conflict = ConflictRecord {
-                    id: uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{id}\u{1f}precondition\u{1f}{}", intent.attempts).as_bytes()).to_string(),
+                    id: uuid::Uuid::new_v5(
+                        &uuid::Uuid::NAMESPACE_OID,
+                        format!("{id}\u{1f}precondition\u{1f}{}", intent.attempts).as_bytes(),
+                    )
+                    .to_string(),
                     org: intent.org.clone(),
                     object: intent.target.clone(),
                     fields: intent
                         .fields
                         .iter()
-                        .map(|(f, v)| crate::conflict::FieldConflict { field: f.clone(), base: intent.base.get(f).cloned().unwrap_or_default(), local: v.clone(), external: serde_json::Value::Null })
+                        .map(|(f, v)| crate::conflict::FieldConflict {
+                            field: f.clone(),
+                            base: intent.base.get(f).cloned().unwrap_or_default(),
+                            local: v.clone(),
+                            external: serde_json::Value::Null,
+                        })
                         .collect(),
                     reason: ConflictReason::PreconditionFailed,
                     message: Some(message.clone()),
@@ -747,37 +1225,73 @@ impl Engine {
                 };
                 let mut t = Transition::default();
                 let detail = serde_json::json!({ "reason": conflict.reason, "message": message });
-                t.audit.push(Self::audit(binding, now, AuditSubject::Conflict(conflict.id.clone()), "conflict.raised", &format!("provider:{}", binding.provider), detail));
-                let input = IntentInput::PreconditionFailed { message, conflict: conflict.id.clone() };
+                t.audit.push(Self::audit(
+                    binding,
+                    now,
+                    AuditSubject::Conflict(conflict.id.clone()),
+                    "conflict.raised",
+                    &format!("provider:{}", binding.provider),
+                    detail,
+                ));
+                let input = IntentInput::PreconditionFailed {
+                    message,
+                    conflict: conflict.id.clone(),
+                };
                 t.conflicts.push(conflict);
                 self.intent_input(binding, id, input, now, &mut t).await?;
                 let intent = t.write_intents.last().cloned();
                 self.store.commit(t).await?;
-                return intent.ok_or_else(|| Error::Store { store: "engine", message: format!("write intent {id} vanished"), source: None });
+                return intent.ok_or_else(|| Error::Store {
+                    store: "engine",
+                    message: format!("write intent {id} vanished"),
+                    source: None,
+                });
             }
         };
         self.write_step(id, input, now).await
     }
 
-    async fn write_step(&self, id: &str, input: IntentInput, now: DateTime<Utc>) -> Result<WriteIntent, Error> {
-        let intent = self.store.get_write_intent(id).await?.ok_or_else(|| Error::Store { store: "engine", message: format!("write intent {id} is not stored; list intents to find its id"), source: None })?;
+    async fn write_step(
+        &self,
+        id: &str,
+        input: IntentInput,
+        now: DateTime<Utc>,
+    ) -> Result<WriteIntent, Error> {
+        let intent = self
+            .store
+            .get_write_intent(id)
+            .await?
+            .ok_or_else(|| Error::Store {
+                store: "engine",
+                message: format!("write intent {id} is not stored; list intents to find its id"),
+                source: None,
+            })?;
         let binding = self.binding(&intent.target.binding)?;
         let mut t = Transition::default();
         self.intent_input(binding, id, input, now, &mut t).await?;
         let intent = t.write_intents.iter().find(|i| i.id == id).cloned();
         self.store.commit(t).await?;
-        intent.ok_or_else(|| Error::Store { store: "engine", message: format!("write intent {id} vanished"), source: None })
+        intent.ok_or_else(|| Error::Store {
+            store: "engine",
+            message: format!("write intent {id} vanished"),
+            source: None,
+        })
     }
 
     /// Lets time pass: applied writes still unconfirmed past their deadline become
     /// conflicts (invariant 5). Returns how many were raised.
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<u32, Error> {
         let mut raised = 0;
-        for intent in self.store.list_write_intents(&crate::store::Filter::all(), Some(WritePhase::Applied)).await? {
+        for intent in self
+            .store
+            .list_write_intents(&crate::store::Filter::all(), Some(WritePhase::Applied))
+            .await?
+        {
             if intent.confirm_by.is_some_and(|d| now >= d) {
                 let binding = self.binding(&intent.target.binding)?;
                 let mut t = Transition::default();
-                self.intent_input(binding, &intent.id, IntentInput::Tick, now, &mut t).await?;
+                self.intent_input(binding, &intent.id, IntentInput::Tick, now, &mut t)
+                    .await?;
                 raised += u32::from(!t.conflicts.is_empty());
                 self.store.commit(t).await?;
             }
@@ -787,6 +1301,9 @@ impl Engine {
 
     /// Seconds until `at`, or zero when it has passed.
     pub fn until(now: DateTime<Utc>, at: DateTime<Utc>) -> std::time::Duration {
-        (at - now).max(ChronoDuration::zero()).to_std().unwrap_or_default()
+        (at - now)
+            .max(ChronoDuration::zero())
+            .to_std()
+            .unwrap_or_default()
     }
 }

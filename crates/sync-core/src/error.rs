@@ -11,7 +11,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[non_exhaustive]
 pub enum Error {
     /// The webhook signature (or token) is missing or does not match.
-    #[error("webhook signature rejected for provider {provider}: {reason}; check the webhook secret configured for this binding")]
+    #[error(
+        "webhook signature rejected for provider {provider}: {reason}; check the webhook secret configured for this binding"
+    )]
     Signature {
         /// Provider type.
         provider: ProviderKind,
@@ -43,7 +45,9 @@ pub enum Error {
         limit: usize,
     },
     /// The payload refers to a target that is not its binding's.
-    #[error("cross-org reference: binding {binding} (org {org}) targets {expected} but the payload is for {actual}; deliver it to the binding of {actual}")]
+    #[error(
+        "cross-org reference: binding {binding} (org {org}) targets {expected} but the payload is for {actual}; deliver it to the binding of {actual}"
+    )]
     CrossOrg {
         /// The binding.
         binding: BindingId,
@@ -61,7 +65,9 @@ pub enum Error {
         binding: BindingId,
     },
     /// No provider type by that name.
-    #[error("unknown provider type {provider}; register its descriptor (or use `custom` with an adapter) first")]
+    #[error(
+        "unknown provider type {provider}; register its descriptor (or use `custom` with an adapter) first"
+    )]
     UnknownProvider {
         /// The provider type.
         provider: ProviderKind,
@@ -142,7 +148,11 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Error::Provider { retryable: true, .. } | Error::Store { .. } | Error::Contention { .. }
+            Error::Provider {
+                retryable: true,
+                ..
+            } | Error::Store { .. }
+                | Error::Contention { .. }
         )
     }
 }

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Authority, DeliveryId, EventKey, ExternalTarget, ExternalVersion, Fields, Interface,
-    NativeId, ProviderKind, ResourceKind,
+    Authority, DeliveryId, EventKey, ExternalTarget, ExternalVersion, Fields, Interface, NativeId,
+    ProviderKind, ResourceKind,
 };
 
 /// Links that identify an object at its provider (the seed's `ExternalObjectLink.external`).

@@ -87,7 +87,11 @@ pub enum Interface {
 
 impl Interface {
     /// Every interface, in a fixed order.
-    pub const ALL: [Interface; 3] = [Interface::IssueTracking, Interface::Cicd, Interface::GitForge];
+    pub const ALL: [Interface; 3] = [
+        Interface::IssueTracking,
+        Interface::Cicd,
+        Interface::GitForge,
+    ];
 
     /// The interface's name as written in configuration and output.
     pub fn as_str(self) -> &'static str {
@@ -236,11 +240,26 @@ impl ResourceKind {
     pub fn writable_fields(self) -> &'static [&'static str] {
         use ResourceKind::*;
         match self {
-            Issue => &["title", "body", "state", "state_reason", "labels", "assignees", "milestone"],
+            Issue => &[
+                "title",
+                "body",
+                "state",
+                "state_reason",
+                "labels",
+                "assignees",
+                "milestone",
+            ],
             Comment => &["body"],
             Label => &["name", "color", "description"],
             Milestone => &["title", "description", "state", "due_on"],
-            CheckRun => &["status", "conclusion", "name", "details_url", "output_title", "output_summary"],
+            CheckRun => &[
+                "status",
+                "conclusion",
+                "name",
+                "details_url",
+                "output_title",
+                "output_summary",
+            ],
             PullRequest => &["title", "body", "state", "base", "draft"],
             BranchProtection => &["rules"],
             Collaborator => &["permission"],
@@ -288,7 +307,11 @@ impl ObjectKey {
 
 impl fmt::Display for ObjectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}/{}", self.provider, self.binding, self.kind, self.native_id)
+        write!(
+            f,
+            "{}/{}/{}/{}",
+            self.provider, self.binding, self.kind, self.native_id
+        )
     }
 }
 

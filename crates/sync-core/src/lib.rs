@@ -4,25 +4,32 @@ pub mod audit;
 mod binding;
 pub mod conflict;
 pub mod delivery;
-mod engine;
-pub mod projection;
-mod retry;
-pub mod store;
-pub mod write_intent;
 mod descriptor;
+mod engine;
 mod error;
 mod event;
 mod id;
 pub mod object;
+pub mod projection;
+mod retry;
 mod secret;
+pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod version;
 mod webhook;
+pub mod write_intent;
 
 pub use binding::{
-    Binding, DriftPolicy, InterfaceBinding, OwnershipMode, ResolutionPolicy, SyncPolicy,
-    WriteMode,
+    Binding, DriftPolicy, InterfaceBinding, OwnershipMode, ResolutionPolicy, SyncPolicy, WriteMode,
 };
-pub use descriptor::{AuthMode, Capabilities, ProviderDescriptor, ProviderRegistry, SignatureScheme};
+pub use descriptor::{
+    AuthMode, Capabilities, ProviderDescriptor, ProviderRegistry, SignatureScheme,
+};
+pub use engine::{
+    BackfillReport, Engine, EngineBuilder, EngineConfig, EventOutcome, ProcessReport, Receipt,
+    WriteResult, jitter_for,
+};
 pub use error::{BoxError, Error};
 pub use event::{CanonicalEvent, Change, LinkInfo, Removal};
 pub use id::{
@@ -30,12 +37,8 @@ pub use id::{
     ProviderKind, ResourceKind,
 };
 pub use object::{Canonical, Fields};
+pub use retry::RetryPolicy;
 pub use secret::Secret;
+pub use store::{SyncStore, Transition};
 pub use version::{Authority, ExternalVersion, Rank};
 pub use webhook::{Headers, NormalizedWebhook, VerifiedWebhook, WebhookAdapter, WebhookRequest};
-pub use engine::{
-    jitter_for, BackfillReport, Engine, EngineBuilder, EngineConfig, EventOutcome, ProcessReport,
-    Receipt, WriteResult,
-};
-pub use retry::RetryPolicy;
-pub use store::{SyncStore, Transition};

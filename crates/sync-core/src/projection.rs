@@ -17,8 +17,8 @@ use serde_json::Value;
 use crate::conflict::{ConflictReason, ConflictRecord, FieldConflict, Resolution};
 use crate::write_intent::{Actor, IntentReason, WriteOperation};
 use crate::{
-    CanonicalEvent, Change, Error, ExternalTarget, ExternalVersion, Fields, LinkInfo, ObjectKey,
-    OrgId, OwnershipMode, Rank, Removal, ResolutionPolicy, DriftPolicy, SyncPolicy,
+    CanonicalEvent, Change, DriftPolicy, Error, ExternalTarget, ExternalVersion, Fields, LinkInfo,
+    ObjectKey, OrgId, OwnershipMode, Rank, Removal, ResolutionPolicy, SyncPolicy,
 };
 
 /// The provider's value of one field, with the rank of the observation it came from.
@@ -118,7 +118,10 @@ impl ObjectState {
 
     /// The provider's field values.
     pub fn fields(&self) -> Fields {
-        self.external.iter().map(|(k, r)| (k.clone(), r.value.clone())).collect()
+        self.external
+            .iter()
+            .map(|(k, r)| (k.clone(), r.value.clone()))
+            .collect()
     }
 
     /// The provider's value of one field.
@@ -133,7 +136,11 @@ impl ObjectState {
 
     /// The newest external version seen, with the etag of the latest authoritative read.
     pub fn version(&self) -> ExternalVersion {
-        let rank = self.max_rank().into_iter().chain(self.removed.as_ref().map(|r| r.rank)).max();
+        let rank = self
+            .max_rank()
+            .into_iter()
+            .chain(self.removed.as_ref().map(|r| r.rank))
+            .max();
         ExternalVersion {
             updated_at: rank.and_then(|r| r.at),
             sequence: rank.and_then(|r| r.sequence),
@@ -278,7 +285,9 @@ pub fn step_projection(
         ProjectionInput::LocalChange { fields, actor } => {
             local_change(&mut state, fields, actor, ctx, &mut effects)?
         }
-        ProjectionInput::LocalDelete { actor } => local_delete(&mut state, actor, ctx, &mut effects),
+        ProjectionInput::LocalDelete { actor } => {
+            local_delete(&mut state, actor, ctx, &mut effects)
+        }
     };
     Ok((state, outcome, effects))
 }
@@ -311,7 +320,10 @@ fn observe(
     let (changed, fresh) = match event.change {
         Change::Observed { version, fields } => {
             let rank = Rank::of(&version, event.authority);
-            if let Some(etag) = version.etag.filter(|_| state.etag.as_ref().is_none_or(|(r, _)| rank >= *r)) {
+            if let Some(etag) = version
+                .etag
+                .filter(|_| state.etag.as_ref().is_none_or(|(r, _)| rank >= *r))
+            {
                 state.etag = Some((rank, etag));
             }
             merge_fields(state, rank, fields)
@@ -376,15 +388,28 @@ fn merge_fields(state: &mut ObjectState, rank: Rank, fields: Fields) -> (bool, b
     for (name, value) in fields {
         match state.external.get_mut(&name) {
             None => {
-                state.external.insert(name, FieldRegister { rank, value, ambiguous: false });
+                state.external.insert(
+                    name,
+                    FieldRegister {
+                        rank,
+                        value,
+                        ambiguous: false,
+                    },
+                );
                 changed = true;
                 fresh = true;
             }
             Some(r) => match rank.cmp(&r.rank) {
                 Greater => {
+                    // A newer rank is a change even with the same value: the register must
+                    // remember it, or an older observation would later win.
                     fresh = true;
-                    changed |= r.value != value || r.ambiguous;
-                    *r = FieldRegister { rank, value, ambiguous: false };
+                    changed = true;
+                    *r = FieldRegister {
+                        rank,
+                        value,
+                        ambiguous: false,
+                    };
                 }
                 Equal => {
                     fresh = true;
@@ -406,16 +431,23 @@ fn merge_fields(state: &mut ObjectState, rank: Rank, fields: Fields) -> (bool, b
 
 /// The three-way merge of local fields against the new external state, and drift
 /// detection for local-owned objects.
-fn reconcile(state: &mut ObjectState, ctx: &ProjectionContext<'_>, effects: &mut Vec<ProjectionEffect>) {
+fn reconcile(
+    state: &mut ObjectState,
+    ctx: &ProjectionContext<'_>,
+    effects: &mut Vec<ProjectionEffect>,
+) {
     if ctx.mode == OwnershipMode::LocalOwned && !state.local_deleted {
         for field in state.key.kind.writable_fields() {
             if let Some(value) = state.field(field).cloned() {
-                state.local.entry((*field).to_owned()).or_insert(LocalField {
-                    base: value.clone(),
-                    desired: value,
-                    intent: None,
-                    conflict: None,
-                });
+                state
+                    .local
+                    .entry((*field).to_owned())
+                    .or_insert(LocalField {
+                        base: value.clone(),
+                        desired: value,
+                        intent: None,
+                        conflict: None,
+                    });
             }
         }
     }
@@ -425,7 +457,9 @@ fn reconcile(state: &mut ObjectState, ctx: &ProjectionContext<'_>, effects: &mut
     let names: Vec<String> = state.local.keys().cloned().collect();
     for name in names {
         let external = state.field(&name).cloned().unwrap_or(Value::Null);
-        let Some(local) = state.local.get_mut(&name) else { continue };
+        let Some(local) = state.local.get_mut(&name) else {
+            continue;
+        };
         if external == local.desired {
             touched.extend(local.intent.clone());
             if ctx.mode == OwnershipMode::LocalOwned {
@@ -449,24 +483,43 @@ fn reconcile(state: &mut ObjectState, ctx: &ProjectionContext<'_>, effects: &mut
         }
     }
     for intent in touched {
-        if !state.local.values().any(|l| l.intent.as_deref() == Some(&intent)) {
+        if !state
+            .local
+            .values()
+            .any(|l| l.intent.as_deref() == Some(&intent))
+        {
             effects.push(ProjectionEffect::IntentConfirmed(intent));
         }
     }
     if !conflicts.is_empty() {
-        raise(state, conflicts, ConflictReason::BothChanged, None, ctx, effects);
+        raise(
+            state,
+            conflicts,
+            ConflictReason::BothChanged,
+            None,
+            ctx,
+            effects,
+        );
     }
     if !drift.is_empty() {
         match ctx.policy.drift {
             DriftPolicy::Revert => {
                 state.local_seq += 1;
-                let id = deterministic_id(&[&state.key.to_string(), "revert", &state.local_seq.to_string()]);
+                let id = deterministic_id(&[
+                    &state.key.to_string(),
+                    "revert",
+                    &state.local_seq.to_string(),
+                ]);
                 let mut fields = Fields::new();
                 let mut base = Fields::new();
                 for name in &drift {
                     if let Some(local) = state.local.get_mut(name) {
                         local.intent = Some(id.clone());
-                        local.base = state.external.get(name).map(|r| r.value.clone()).unwrap_or(Value::Null);
+                        local.base = state
+                            .external
+                            .get(name)
+                            .map(|r| r.value.clone())
+                            .unwrap_or(Value::Null);
                         fields.insert(name.clone(), local.desired.clone());
                         base.insert(name.clone(), local.base.clone());
                     }
@@ -493,7 +546,14 @@ fn reconcile(state: &mut ObjectState, ctx: &ProjectionContext<'_>, effects: &mut
                         })
                     })
                     .collect();
-                raise(state, fields, ConflictReason::ExternalDrift, None, ctx, effects);
+                raise(
+                    state,
+                    fields,
+                    ConflictReason::ExternalDrift,
+                    None,
+                    ctx,
+                    effects,
+                );
             }
         }
     }
@@ -508,7 +568,10 @@ fn raise(
     ctx: &ProjectionContext<'_>,
     effects: &mut Vec<ProjectionEffect>,
 ) {
-    let digest: Vec<String> = fields.iter().map(|f| format!("{}={}", f.field, canonical(&f.external))).collect();
+    let digest: Vec<String> = fields
+        .iter()
+        .map(|f| format!("{}={}", f.field, canonical(&f.external)))
+        .collect();
     let id = deterministic_id(&[
         &state.key.to_string(),
         "conflict",
@@ -545,11 +608,19 @@ fn raise(
             }
             let note = (policy == ResolutionPolicy::IgnoreUnsupportedField)
                 .then(|| "local value dropped; the provider's value is kept".to_owned());
-            resolution = Some(Resolution { policy, by: "policy".into(), note });
+            resolution = Some(Resolution {
+                policy,
+                by: "policy".into(),
+                note,
+            });
         }
         ResolutionPolicy::PreferLocal => {
             state.local_seq += 1;
-            let intent = deterministic_id(&[&state.key.to_string(), "resolve", &state.local_seq.to_string()]);
+            let intent = deterministic_id(&[
+                &state.key.to_string(),
+                "resolve",
+                &state.local_seq.to_string(),
+            ]);
             let mut desired = Fields::new();
             let mut base = Fields::new();
             for f in &fields {
@@ -568,12 +639,19 @@ fn raise(
                 reason: IntentReason::ConflictResolution,
                 actor: Actor::system(),
             }));
-            resolution = Some(Resolution { policy, by: "policy".into(), note: None });
+            resolution = Some(Resolution {
+                policy,
+                by: "policy".into(),
+                note: None,
+            });
         }
     }
     let intent_of_record = intents.iter().next().cloned();
     for intent in intents {
-        effects.push(ProjectionEffect::IntentConflicted { intent, conflict: id.clone() });
+        effects.push(ProjectionEffect::IntentConflicted {
+            intent,
+            conflict: id.clone(),
+        });
     }
     effects.push(ProjectionEffect::RaiseConflict(ConflictRecord {
         id,
@@ -589,7 +667,11 @@ fn raise(
     }));
 }
 
-fn tombstoned_with_pending(state: &mut ObjectState, ctx: &ProjectionContext<'_>, effects: &mut Vec<ProjectionEffect>) {
+fn tombstoned_with_pending(
+    state: &mut ObjectState,
+    ctx: &ProjectionContext<'_>,
+    effects: &mut Vec<ProjectionEffect>,
+) {
     let fields: Vec<FieldConflict> = state
         .local
         .iter()
@@ -602,8 +684,17 @@ fn tombstoned_with_pending(state: &mut ObjectState, ctx: &ProjectionContext<'_>,
         })
         .collect();
     if !fields.is_empty() {
-        let message = Some("the object was removed at the provider while a local change was pending".to_owned());
-        raise(state, fields, ConflictReason::BothChanged, message, ctx, effects);
+        let message = Some(
+            "the object was removed at the provider while a local change was pending".to_owned(),
+        );
+        raise(
+            state,
+            fields,
+            ConflictReason::BothChanged,
+            message,
+            ctx,
+            effects,
+        );
     }
 }
 
@@ -633,13 +724,19 @@ fn local_change(
             .or_else(|| state.field(name).cloned())
             .unwrap_or(Value::Null)
     };
-    let changed: Fields = fields.into_iter().filter(|(f, v)| current(state, f) != *v).collect();
+    let changed: Fields = fields
+        .into_iter()
+        .filter(|(f, v)| current(state, f) != *v)
+        .collect();
     if changed.is_empty() {
         return Ok(Outcome::Unchanged);
     }
     if ctx.mode == OwnershipMode::Mirror || state.is_tombstone() {
         let (reason, message) = if state.is_tombstone() {
-            (ConflictReason::BothChanged, Some("the object was removed at the provider".to_owned()))
+            (
+                ConflictReason::BothChanged,
+                Some("the object was removed at the provider".to_owned()),
+            )
         } else {
             (ConflictReason::LocalMutationOfExternalOwned, None)
         };
@@ -648,14 +745,23 @@ fn local_change(
             .into_iter()
             .map(|(field, local)| {
                 let external = state.field(&field).cloned().unwrap_or(Value::Null);
-                FieldConflict { field, base: external.clone(), local, external }
+                FieldConflict {
+                    field,
+                    base: external.clone(),
+                    local,
+                    external,
+                }
             })
             .collect();
         raise(state, conflicts, reason, message, ctx, effects);
         return Ok(Outcome::Applied);
     }
     state.local_seq += 1;
-    let id = deterministic_id(&[&state.key.to_string(), "local", &state.local_seq.to_string()]);
+    let id = deterministic_id(&[
+        &state.key.to_string(),
+        "local",
+        &state.local_seq.to_string(),
+    ]);
     let mut replaced: BTreeSet<String> = BTreeSet::new();
     let mut base = Fields::new();
     for (name, desired) in &changed {
@@ -668,15 +774,28 @@ fn local_change(
         base.insert(name.clone(), field_base.clone());
         state.local.insert(
             name.clone(),
-            LocalField { base: field_base, desired: desired.clone(), intent: Some(id.clone()), conflict: None },
+            LocalField {
+                base: field_base,
+                desired: desired.clone(),
+                intent: Some(id.clone()),
+                conflict: None,
+            },
         );
     }
     for old in replaced {
-        if !state.local.values().any(|l| l.intent.as_deref() == Some(&old)) {
+        if !state
+            .local
+            .values()
+            .any(|l| l.intent.as_deref() == Some(&old))
+        {
             effects.push(ProjectionEffect::IntentSuperseded(old));
         }
     }
-    let operation = if state.exists_externally() { WriteOperation::Update } else { WriteOperation::Create };
+    let operation = if state.exists_externally() {
+        WriteOperation::Update
+    } else {
+        WriteOperation::Create
+    };
     effects.push(ProjectionEffect::CreateIntent(IntentDraft {
         id,
         operation,
@@ -703,23 +822,36 @@ fn local_delete(
         return Outcome::Applied;
     }
     state.local_seq += 1;
-    let id = deterministic_id(&[&state.key.to_string(), "delete", &state.local_seq.to_string()]);
-    let (operation, fields) = if ctx.can_delete || !state.key.kind.writable_fields().contains(&"state") {
-        state.pending_delete = Some(id.clone());
-        (WriteOperation::Delete, Fields::new())
-    } else {
-        // Providers that cannot delete close instead; the echo of `state: closed`
-        // confirms the intent like any other field write.
-        let closed = Value::from("closed");
-        let base = state.field("state").cloned().unwrap_or(Value::Null);
-        state.local.insert(
-            "state".to_owned(),
-            LocalField { base, desired: closed.clone(), intent: Some(id.clone()), conflict: None },
-        );
-        let fields: Fields = [("state".to_owned(), closed)].into_iter().collect();
-        (WriteOperation::Close, fields)
-    };
-    let base = fields.keys().map(|f| (f.clone(), state.field(f).cloned().unwrap_or(Value::Null))).collect();
+    let id = deterministic_id(&[
+        &state.key.to_string(),
+        "delete",
+        &state.local_seq.to_string(),
+    ]);
+    let (operation, fields) =
+        if ctx.can_delete || !state.key.kind.writable_fields().contains(&"state") {
+            state.pending_delete = Some(id.clone());
+            (WriteOperation::Delete, Fields::new())
+        } else {
+            // Providers that cannot delete close instead; the echo of `state: closed`
+            // confirms the intent like any other field write.
+            let closed = Value::from("closed");
+            let base = state.field("state").cloned().unwrap_or(Value::Null);
+            state.local.insert(
+                "state".to_owned(),
+                LocalField {
+                    base,
+                    desired: closed.clone(),
+                    intent: Some(id.clone()),
+                    conflict: None,
+                },
+            );
+            let fields: Fields = [("state".to_owned(), closed)].into_iter().collect();
+            (WriteOperation::Close, fields)
+        };
+    let base = fields
+        .keys()
+        .map(|f| (f.clone(), state.field(f).cloned().unwrap_or(Value::Null)))
+        .collect();
     effects.push(ProjectionEffect::CreateIntent(IntentDraft {
         id,
         operation,

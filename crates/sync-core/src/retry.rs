@@ -19,7 +19,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_attempts: 8, base_delay: Duration::from_secs(1), max_delay: Duration::from_secs(300) }
+        Self {
+            max_attempts: 8,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(300),
+        }
     }
 }
 
@@ -39,7 +43,10 @@ impl RetryPolicy {
     /// ```
     pub fn delay(&self, attempt: u32, jitter: f64) -> Duration {
         let exp = attempt.saturating_sub(1).min(31);
-        let ceiling = self.base_delay.saturating_mul(1u32 << exp).min(self.max_delay);
+        let ceiling = self
+            .base_delay
+            .saturating_mul(1u32 << exp)
+            .min(self.max_delay);
         ceiling.mul_f64(jitter.clamp(0.0, 1.0))
     }
 

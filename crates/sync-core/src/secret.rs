@@ -73,7 +73,11 @@ mod tests {
     #[test]
     fn never_printed_or_serialized() {
         let s = Secret::new("hunter2-very-secret");
-        let shown = format!("{s:?} {s} {:#?} {}", Some(&s), serde_json::json!({ "s": s }));
+        let shown = format!(
+            "{s:?} {s} {:#?} {}",
+            Some(&s),
+            serde_json::json!({ "s": s })
+        );
         assert!(!shown.contains("hunter2"), "{shown}");
     }
 }

@@ -16,8 +16,7 @@ use crate::delivery::{DeliveryPhase, DeliveryRecord};
 use crate::projection::ObjectState;
 use crate::write_intent::{WriteIntent, WritePhase};
 use crate::{
-    BindingId, DeliveryId, Error, EventKey, Interface, ObjectKey, OrgId, ProviderKind,
-    ResourceKind,
+    BindingId, DeliveryId, Error, EventKey, Interface, ObjectKey, OrgId, ProviderKind, ResourceKind,
 };
 
 /// Narrows a listing. `None` matches everything.
@@ -41,7 +40,10 @@ impl Filter {
 
     /// Matches one binding.
     pub fn binding(binding: impl Into<BindingId>) -> Self {
-        Self { binding: Some(binding.into()), ..Self::default() }
+        Self {
+            binding: Some(binding.into()),
+            ..Self::default()
+        }
     }
 
     /// Whether an object key (and its org) passes the filter.
@@ -185,10 +187,18 @@ pub trait SyncStore: Send + Sync {
     async fn insert_delivery(&self, delivery: &DeliveryRecord) -> Result<Inserted, Error>;
 
     /// A delivery by provider and id, body included.
-    async fn get_delivery(&self, provider: &ProviderKind, id: &DeliveryId) -> Result<Option<DeliveryRecord>, Error>;
+    async fn get_delivery(
+        &self,
+        provider: &ProviderKind,
+        id: &DeliveryId,
+    ) -> Result<Option<DeliveryRecord>, Error>;
 
     /// Deliveries matching the filter (and phase, if given), sorted by (provider, id).
-    async fn list_deliveries(&self, filter: &Filter, phase: Option<DeliveryPhase>) -> Result<Vec<DeliveryRecord>, Error>;
+    async fn list_deliveries(
+        &self,
+        filter: &Filter,
+        phase: Option<DeliveryPhase>,
+    ) -> Result<Vec<DeliveryRecord>, Error>;
 
     /// An object's state.
     async fn load_object(&self, key: &ObjectKey) -> Result<Option<ObjectState>, Error>;
@@ -206,7 +216,11 @@ pub trait SyncStore: Send + Sync {
     async fn get_write_intent(&self, id: &str) -> Result<Option<WriteIntent>, Error>;
 
     /// Write intents matching the filter (and phase, if given), sorted by id.
-    async fn list_write_intents(&self, filter: &Filter, phase: Option<WritePhase>) -> Result<Vec<WriteIntent>, Error>;
+    async fn list_write_intents(
+        &self,
+        filter: &Filter,
+        phase: Option<WritePhase>,
+    ) -> Result<Vec<WriteIntent>, Error>;
 
     /// A conflict by id.
     async fn get_conflict(&self, id: &str) -> Result<Option<ConflictRecord>, Error>;

@@ -25,7 +25,10 @@ pub struct ExternalVersion {
 impl ExternalVersion {
     /// A version from a timestamp alone.
     pub fn at(updated_at: DateTime<Utc>) -> Self {
-        Self { updated_at: Some(updated_at), ..Self::default() }
+        Self {
+            updated_at: Some(updated_at),
+            ..Self::default()
+        }
     }
 
     /// Compares the ordered parts (`updated_at`, then `sequence`). An absent part sorts
@@ -36,7 +39,11 @@ impl ExternalVersion {
 
     /// The later of two versions by [`order`](Self::order); on a tie, `self`.
     pub fn max_of(self, other: Self) -> Self {
-        if other.order(&self) == Ordering::Greater { other } else { self }
+        if other.order(&self) == Ordering::Greater {
+            other
+        } else {
+            self
+        }
     }
 }
 
@@ -69,7 +76,11 @@ pub struct Rank {
 impl Rank {
     /// The rank of an observation with this version and authority.
     pub fn of(version: &ExternalVersion, authority: Authority) -> Self {
-        Self { at: version.updated_at, sequence: version.sequence, authority }
+        Self {
+            at: version.updated_at,
+            sequence: version.sequence,
+            authority,
+        }
     }
 }
 
@@ -78,12 +89,17 @@ mod tests {
     use super::*;
 
     fn ts(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
     }
 
     #[test]
     fn absent_timestamp_sorts_first_and_etag_is_ignored() {
-        let none = ExternalVersion { etag: Some("\"b\"".into()), ..Default::default() };
+        let none = ExternalVersion {
+            etag: Some("\"b\"".into()),
+            ..Default::default()
+        };
         let some = ExternalVersion::at(ts("2019-05-15T15:20:18Z"));
         assert_eq!(none.order(&some), Ordering::Less);
         let mut other = some.clone();

@@ -74,7 +74,10 @@ impl WritePhase {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            WritePhase::Confirmed | WritePhase::Conflicted | WritePhase::DeadLettered | WritePhase::Superseded
+            WritePhase::Confirmed
+                | WritePhase::Conflicted
+                | WritePhase::DeadLettered
+                | WritePhase::Superseded
         )
     }
 
@@ -107,17 +110,26 @@ pub struct Actor {
 impl Actor {
     /// A person.
     pub fn user(name: impl Into<String>) -> Self {
-        Self { kind: "user".into(), name: name.into() }
+        Self {
+            kind: "user".into(),
+            name: name.into(),
+        }
     }
 
     /// An automated agent (its writes may need approval).
     pub fn agent(name: impl Into<String>) -> Self {
-        Self { kind: "agent".into(), name: name.into() }
+        Self {
+            kind: "agent".into(),
+            name: name.into(),
+        }
     }
 
     /// The engine itself.
     pub fn system() -> Self {
-        Self { kind: "system".into(), name: "kradle-sync".into() }
+        Self {
+            kind: "system".into(),
+            name: "kradle-sync".into(),
+        }
     }
 }
 
@@ -189,14 +201,23 @@ impl WriteIntent {
     /// refused.
     pub fn validate(&self) -> Result<(), Error> {
         const NAMES: [&str; 5] = ["token", "password", "secret", "private_key", "api_key"];
-        const PREFIXES: [&str; 8] =
-            ["ghp_", "gho_", "ghs_", "ghu_", "github_pat_", "glpat-", "xoxb-", "-----BEGIN"];
+        const PREFIXES: [&str; 8] = [
+            "ghp_",
+            "gho_",
+            "ghs_",
+            "ghu_",
+            "github_pat_",
+            "glpat-",
+            "xoxb-",
+            "-----BEGIN",
+        ];
         for (name, value) in &self.fields {
             let lower = name.to_ascii_lowercase();
             let bad_name = NAMES.iter().any(|n| lower.contains(n));
-            let bad_value = value
-                .as_str()
-                .is_some_and(|s| PREFIXES.iter().any(|p| s.trim_start().starts_with(p)) || s.contains("PRIVATE KEY-----"));
+            let bad_value = value.as_str().is_some_and(|s| {
+                PREFIXES.iter().any(|p| s.trim_start().starts_with(p))
+                    || s.contains("PRIVATE KEY-----")
+            });
             if bad_name || bad_value {
                 return Err(Error::Validation {
                     rule: "no-raw-secret",
@@ -293,7 +314,10 @@ pub struct IntentSettings {
 
 impl Default for IntentSettings {
     fn default() -> Self {
-        Self { retry: RetryPolicy::default(), confirmation_timeout: ChronoDuration::minutes(15) }
+        Self {
+            retry: RetryPolicy::default(),
+            confirmation_timeout: ChronoDuration::minutes(15),
+        }
     }
 }
 
@@ -317,7 +341,9 @@ pub fn step_intent(
         IntentInput::Reject { reason, .. } if phase == AwaitingApproval => {
             intent.phase = DeadLettered;
             intent.last_error = Some(format!("rejected: {reason}"));
-            effects.push(IntentEffect::DeadLetter { error: format!("rejected: {reason}") });
+            effects.push(IntentEffect::DeadLetter {
+                error: format!("rejected: {reason}"),
+            });
         }
         IntentInput::Start if matches!(phase, Pending | Approved | Failed) => {
             intent.phase = Applying;
@@ -330,7 +356,12 @@ pub fn step_intent(
             intent.last_error = None;
             intent.confirm_by = Some(now + settings.confirmation_timeout);
         }
-        IntentInput::Failed { error, retryable, retry_after, jitter } if phase == Applying => {
+        IntentInput::Failed {
+            error,
+            retryable,
+            retry_after,
+            jitter,
+        } if phase == Applying => {
             intent.last_error = Some(error.clone());
             if retryable && settings.retry.may_retry(intent.attempts) {
                 let backoff = settings.retry.delay(intent.attempts, jitter);
@@ -377,7 +408,9 @@ mod tests {
 
     fn intent() -> WriteIntent {
         let target = ObjectKey::new("github", "acme/repo", ResourceKind::Issue, "1");
-        let fields: Fields = [("title".to_owned(), serde_json::json!("t"))].into_iter().collect();
+        let fields: Fields = [("title".to_owned(), serde_json::json!("t"))]
+            .into_iter()
+            .collect();
         WriteIntent {
             id: "i".into(),
             org: OrgId::new("acme"),
@@ -405,7 +438,12 @@ mod tests {
     }
 
     fn fail(retry_after: Option<std::time::Duration>) -> IntentInput {
-        IntentInput::Failed { error: "503".into(), retryable: true, retry_after, jitter: 1.0 }
+        IntentInput::Failed {
+            error: "503".into(),
+            retryable: true,
+            retry_after,
+            jitter: 1.0,
+        }
     }
 
     #[test]
@@ -433,8 +471,16 @@ mod tests {
         let settings = IntentSettings::default();
         let now = DateTime::UNIX_EPOCH;
         let (i, _) = step_intent(intent(), IntentInput::Start, now, &settings);
-        let (_, effects) = step_intent(i, fail(Some(std::time::Duration::from_secs(60))), now, &settings);
-        assert_eq!(effects, vec![IntentEffect::RetryAt(now + ChronoDuration::seconds(60))]);
+        let (_, effects) = step_intent(
+            i,
+            fail(Some(std::time::Duration::from_secs(60))),
+            now,
+            &settings,
+        );
+        assert_eq!(
+            effects,
+            vec![IntentEffect::RetryAt(now + ChronoDuration::seconds(60))]
+        );
     }
 
     #[test]
@@ -442,11 +488,29 @@ mod tests {
         let settings = IntentSettings::default();
         let now = DateTime::UNIX_EPOCH;
         let (i, _) = step_intent(intent(), IntentInput::Start, now, &settings);
-        let (i, _) = step_intent(i, IntentInput::Succeeded { native_id: None, version: Default::default() }, now, &settings);
+        let (i, _) = step_intent(
+            i,
+            IntentInput::Succeeded {
+                native_id: None,
+                version: Default::default(),
+            },
+            now,
+            &settings,
+        );
         assert_eq!(i.phase, WritePhase::Applied);
-        let (i, effects) = step_intent(i, IntentInput::Tick, now + ChronoDuration::minutes(1), &settings);
+        let (i, effects) = step_intent(
+            i,
+            IntentInput::Tick,
+            now + ChronoDuration::minutes(1),
+            &settings,
+        );
         assert!(effects.is_empty());
-        let (_, effects) = step_intent(i, IntentInput::Tick, now + ChronoDuration::minutes(16), &settings);
+        let (_, effects) = step_intent(
+            i,
+            IntentInput::Tick,
+            now + ChronoDuration::minutes(16),
+            &settings,
+        );
         assert_eq!(effects, vec![IntentEffect::RaiseUnconfirmed]);
     }
 
@@ -458,15 +522,26 @@ mod tests {
         i.phase = WritePhase::AwaitingApproval;
         let (i, effects) = step_intent(i, IntentInput::Start, now, &settings);
         assert_eq!((i.phase, effects.len()), (WritePhase::AwaitingApproval, 0));
-        let (i, effects) = step_intent(i, IntentInput::Approve { by: "bob".into() }, now, &settings);
-        assert_eq!((i.phase, effects), (WritePhase::Approved, vec![IntentEffect::Apply]));
+        let (i, effects) =
+            step_intent(i, IntentInput::Approve { by: "bob".into() }, now, &settings);
+        assert_eq!(
+            (i.phase, effects),
+            (WritePhase::Approved, vec![IntentEffect::Apply])
+        );
     }
 
     #[test]
     fn raw_secrets_are_refused() {
         let mut i = intent();
         assert!(i.validate().is_ok());
-        i.fields.insert("body".into(), serde_json::json!("ghp_0123456789abcdef"));
-        assert!(matches!(i.validate(), Err(Error::Validation { rule: "no-raw-secret", .. })));
+        i.fields
+            .insert("body".into(), serde_json::json!("ghp_0123456789abcdef"));
+        assert!(matches!(
+            i.validate(),
+            Err(Error::Validation {
+                rule: "no-raw-secret",
+                ..
+            })
+        ));
     }
 }

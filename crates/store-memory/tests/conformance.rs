@@ -1,0 +1,72 @@
+//! The memory store passes the shared conformance suite and the engine's invariants.
+
+use std::sync::Arc;
+
+use futures::executor::block_on;
+use kradle_store_memory::MemoryStore;
+use kradle_sync_core::SyncStore;
+use kradle_sync_core::testing::generators::{arb_history_and_schedules, arb_issue_fields};
+use kradle_sync_core::testing::{conformance, invariants};
+use proptest::prelude::*;
+
+fn fresh() -> Arc<dyn SyncStore> {
+    Arc::new(MemoryStore::new())
+}
+
+#[test]
+fn conformance_suite() {
+    block_on(conformance::run(&MemoryStore::new()));
+}
+
+fn titles() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec!["Spelling error", "Typo in README", "Broken link"])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn permutations_and_duplicates_converge((history, a, b) in arb_history_and_schedules()) {
+        block_on(invariants::check_convergence(&fresh, &history, &a, &b));
+    }
+
+    #[test]
+    fn duplicates_change_nothing((history, a, _) in arb_history_and_schedules()) {
+        block_on(invariants::check_duplicates_change_nothing(&fresh, &history, &a));
+    }
+
+    #[test]
+    fn stale_never_overwrites((history, a, _) in arb_history_and_schedules()) {
+        block_on(invariants::check_stale_never_overwrites(&fresh, &history, &a));
+    }
+
+    #[test]
+    fn ties_schedule_a_hydrate(fields in arb_issue_fields(), title in titles()) {
+        block_on(invariants::check_tie_schedules_hydrate(&fresh, &fields, title));
+    }
+
+    #[test]
+    fn echoes_confirm_without_another_write(fields in arb_issue_fields(), title in titles()) {
+        block_on(invariants::check_echo_confirms(&fresh, &fields, title));
+    }
+
+    #[test]
+    fn same_field_conflicts_and_different_fields_merge(fields in arb_issue_fields(), local in titles(), external in titles()) {
+        block_on(invariants::check_conflict_and_merge(&fresh, &fields, local, external));
+    }
+
+    #[test]
+    fn local_owned_drift_is_reverted(fields in arb_issue_fields(), drifted in titles()) {
+        block_on(invariants::check_local_owned_drift(&fresh, &fields, drifted));
+    }
+
+    #[test]
+    fn mirrors_never_write(fields in arb_issue_fields(), title in titles()) {
+        block_on(invariants::check_mirror_never_writes(&fresh, &fields, title));
+    }
+
+    #[test]
+    fn cross_org_deliveries_are_rejected(fields in arb_issue_fields()) {
+        block_on(invariants::check_cross_org_rejected(&fresh, &fields));
+    }
+}

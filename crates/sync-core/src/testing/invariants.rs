@@ -1,0 +1,654 @@
+//! The engine's invariants as reusable checks over any store. Each function builds a fresh
+//! engine on a store from the factory, drives it through the simulated provider and asserts.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::generators::{History, TARGET};
+use super::simulated::{KIND, SimChange, SimDelivery, SimObject, SimulatedProvider};
+use crate::conflict::ConflictReason;
+use crate::store::Filter;
+use crate::write_intent::{Actor, IntentReason, WritePhase};
+use crate::{
+    Binding, BindingId, Engine, ExternalTarget, Fields, Interface, NativeId, OwnershipMode,
+    Receipt, ResourceKind, Secret, SyncStore,
+};
+
+/// Makes a fresh, empty store.
+pub type StoreFactory<'a> = &'a (dyn Fn() -> Arc<dyn SyncStore> + Sync);
+
+/// The shared token of the simulated binding.
+pub const TOKEN: &str = "sim-token";
+
+/// The binding every check uses.
+pub fn binding(mode: OwnershipMode) -> Binding {
+    let mut b = Binding::new(
+        TARGET,
+        KIND,
+        ExternalTarget::from_path(TARGET),
+        &Interface::ALL,
+    )
+    .with_secret(Secret::new(TOKEN));
+    for i in Interface::ALL {
+        b = b.with_mode(i, mode);
+    }
+    b
+}
+
+/// An engine over `store` with the simulated provider and one binding.
+pub fn engine(store: Arc<dyn SyncStore>, mode: OwnershipMode) -> Engine {
+    Engine::builder(store)
+        .adapter(Arc::new(SimulatedProvider::new()))
+        .binding(binding(mode))
+        .build()
+        .expect("the simulated binding is valid")
+}
+
+/// What convergence compares: each object's provider fields, tombstone and hydrate flag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// Native id.
+    pub native_id: String,
+    /// Provider fields.
+    pub fields: Fields,
+    /// Whether it is gone.
+    pub tombstone: bool,
+    /// Whether a hydrate is pending.
+    pub awaiting_hydrate: bool,
+}
+
+/// Summaries of every object, sorted by key.
+pub async fn summarize(store: &dyn SyncStore) -> Vec<Summary> {
+    store
+        .list_objects(&Filter::all())
+        .await
+        .expect("list objects")
+        .into_iter()
+        .map(|o| Summary {
+            native_id: o.key.native_id.to_string(),
+            fields: o.fields(),
+            tombstone: o.is_tombstone(),
+            awaiting_hydrate: o.awaiting_hydrate(),
+        })
+        .collect()
+}
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default()
+}
+
+/// Delivers `history` in `schedule` order; returns how many were duplicates.
+pub async fn deliver(engine: &Engine, history: &History, schedule: &[usize]) -> usize {
+    let binding = BindingId::new(TARGET);
+    let mut duplicates = 0;
+    for &i in schedule {
+        let (receipt, _) = engine
+            .ingest(&binding, history.deliveries[i].request(TOKEN), now())
+            .await
+            .expect("ingest");
+        duplicates += usize::from(matches!(receipt, Receipt::Duplicate(_)));
+    }
+    duplicates
+}
+
+/// A complete authoritative read of the provider's true state.
+pub async fn backfill_truth(engine: &Engine, history: &History) {
+    let objects: Vec<serde_json::Value> = history
+        .truth
+        .iter()
+        .map(|o| serde_json::to_value(o).expect("json"))
+        .collect();
+    engine
+        .backfill(
+            &BindingId::new(TARGET),
+            ResourceKind::Issue,
+            &objects,
+            true,
+            now(),
+        )
+        .await
+        .expect("backfill");
+}
+
+/// Invariant 2: two schedules (permutations with duplicates) give the same projection, and
+/// one complete backfill afterwards gives the provider's true state.
+pub async fn check_convergence(
+    factory: StoreFactory<'_>,
+    history: &History,
+    a: &[usize],
+    b: &[usize],
+) {
+    let (sa, sb) = (factory(), factory());
+    let (ea, eb) = (
+        engine(sa.clone(), OwnershipMode::Bidirectional),
+        engine(sb.clone(), OwnershipMode::Bidirectional),
+    );
+    deliver(&ea, history, a).await;
+    deliver(&eb, history, b).await;
+    let (pa, pb) = (summarize(sa.as_ref()).await, summarize(sb.as_ref()).await);
+    assert_eq!(
+        pa, pb,
+        "invariant 2: the projection depends on delivery order"
+    );
+    backfill_truth(&ea, history).await;
+    let after = summarize(sa.as_ref()).await;
+    let by_id: BTreeMap<&str, &Summary> = after.iter().map(|s| (s.native_id.as_str(), s)).collect();
+    for truth in &history.truth {
+        let s = by_id
+            .get(truth.native_id.as_str())
+            .expect("every true object is projected");
+        assert_eq!(
+            s.fields, truth.fields,
+            "invariant 2: backfill did not restore the true state of {}",
+            truth.native_id
+        );
+        assert!(
+            !s.tombstone && !s.awaiting_hydrate,
+            "invariant 2: {} still flagged after backfill",
+            truth.native_id
+        );
+    }
+    for id in &history.deleted {
+        let s = by_id
+            .get(id.as_str())
+            .expect("deleted objects stay as tombstones");
+        assert!(s.tombstone, "invariant 7: deleted {id} is not a tombstone");
+    }
+}
+
+/// Invariant 1: re-sending every delivery changes nothing.
+pub async fn check_duplicates_change_nothing(
+    factory: StoreFactory<'_>,
+    history: &History,
+    schedule: &[usize],
+) {
+    let store = factory();
+    let e = engine(store.clone(), OwnershipMode::Bidirectional);
+    deliver(&e, history, schedule).await;
+    let before = store.list_objects(&Filter::all()).await.expect("list");
+    let audit_before = store.list_audit(&Filter::all()).await.expect("audit").len();
+    let all: Vec<usize> = (0..history.deliveries.len()).collect();
+    let duplicates = deliver(&e, history, &all).await;
+    assert_eq!(
+        duplicates,
+        all.len(),
+        "invariant 1: a re-sent delivery was not recognised as a duplicate"
+    );
+    assert_eq!(
+        store.list_objects(&Filter::all()).await.expect("list"),
+        before,
+        "invariant 1: duplicates changed objects"
+    );
+    assert_eq!(
+        store.list_audit(&Filter::all()).await.expect("audit").len(),
+        audit_before,
+        "duplicates must not grow the audit log"
+    );
+}
+
+/// Invariant 2: every field holds a value observed at the newest rank for that field, and
+/// exactly that value when the newest rank is unambiguous.
+pub async fn check_stale_never_overwrites(
+    factory: StoreFactory<'_>,
+    history: &History,
+    schedule: &[usize],
+) {
+    let store = factory();
+    let e = engine(store.clone(), OwnershipMode::Bidirectional);
+    deliver(&e, history, schedule).await;
+    for object in store.list_objects(&Filter::all()).await.expect("list") {
+        for (field, register) in &object.external {
+            let observed: Vec<(DateTime<Utc>, &serde_json::Value)> = history
+                .deliveries
+                .iter()
+                .filter_map(|d| match &d.change {
+                    SimChange::Observed(o) if o.native_id == object.key.native_id.as_str() => {
+                        o.fields.get(field).map(|v| (o.updated_at, v))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let newest = observed
+                .iter()
+                .map(|(t, _)| *t)
+                .max()
+                .expect("a projected field was observed");
+            let candidates: Vec<&serde_json::Value> = observed
+                .iter()
+                .filter(|(t, _)| *t == newest)
+                .map(|(_, v)| *v)
+                .collect();
+            assert!(
+                candidates.contains(&&register.value),
+                "invariant 2: {field} of {} holds a stale value",
+                object.key
+            );
+            let distinct = candidates.iter().any(|v| **v != register.value);
+            assert_eq!(
+                register.ambiguous, distinct,
+                "invariant 2: ambiguity of {field} misjudged"
+            );
+        }
+    }
+}
+
+fn observed(id: &str, native: &str, at: DateTime<Utc>, fields: Fields) -> SimDelivery {
+    SimDelivery {
+        id: id.into(),
+        target: TARGET.into(),
+        change: SimChange::Observed(SimObject {
+            kind: ResourceKind::Issue,
+            native_id: native.into(),
+            updated_at: at,
+            fields,
+        }),
+    }
+}
+
+fn with(base: &Fields, name: &str, value: &str) -> Fields {
+    let mut f = base.clone();
+    f.insert(name.into(), value.into());
+    f
+}
+
+async fn ingest(e: &Engine, d: &SimDelivery) {
+    e.ingest(&BindingId::new(TARGET), d.request(TOKEN), now())
+        .await
+        .expect("ingest");
+}
+
+async fn intents(store: &dyn SyncStore) -> Vec<crate::write_intent::WriteIntent> {
+    store
+        .list_write_intents(&Filter::all(), None)
+        .await
+        .expect("intents")
+}
+
+/// Invariant 2: equal timestamps with different content schedule a hydrate, whichever
+/// arrives first, and an authoritative read settles it.
+pub async fn check_tie_schedules_hydrate(
+    factory: StoreFactory<'_>,
+    fields: &Fields,
+    other_title: &str,
+) {
+    let at = now() - Duration::hours(1);
+    let a = observed("tie-a", "7", at, fields.clone());
+    let b = observed("tie-b", "7", at, with(fields, "title", other_title));
+    let mut results = Vec::new();
+    for order in [[&a, &b], [&b, &a]] {
+        let store = factory();
+        let e = engine(store.clone(), OwnershipMode::Bidirectional);
+        for d in order {
+            ingest(&e, d).await;
+        }
+        let s = summarize(store.as_ref()).await;
+        let differ = fields.get("title").and_then(|t| t.as_str()) != Some(other_title);
+        assert_eq!(
+            s[0].awaiting_hydrate, differ,
+            "invariant 2: a tie with different content must await a hydrate"
+        );
+        if differ {
+            let audit = store.list_audit(&Filter::all()).await.expect("audit");
+            assert!(
+                audit.iter().any(|r| r.action == "hydrate.scheduled"),
+                "invariant 2: no hydrate scheduled"
+            );
+        }
+        let truth = SimObject {
+            kind: ResourceKind::Issue,
+            native_id: "7".into(),
+            updated_at: at,
+            fields: with(fields, "title", other_title),
+        };
+        e.backfill(
+            &BindingId::new(TARGET),
+            ResourceKind::Issue,
+            &[serde_json::to_value(&truth).expect("json")],
+            false,
+            now(),
+        )
+        .await
+        .expect("hydrate");
+        let s = summarize(store.as_ref()).await;
+        assert!(
+            !s[0].awaiting_hydrate,
+            "an authoritative read must settle the tie"
+        );
+        assert_eq!(
+            s[0].fields.get("title").and_then(|t| t.as_str()),
+            Some(other_title)
+        );
+        results.push(s);
+    }
+    assert_eq!(
+        results[0], results[1],
+        "invariant 2: tie resolution depends on order"
+    );
+}
+
+/// Invariant 3: a write that comes back as a webhook confirms its intent and causes no
+/// further write, even when echoed twice.
+pub async fn check_echo_confirms(factory: StoreFactory<'_>, fields: &Fields, title: &str) {
+    let store = factory();
+    let e = engine(store.clone(), OwnershipMode::Bidirectional);
+    let t0 = now() - Duration::hours(2);
+    ingest(&e, &observed("o", "9", t0, fields.clone())).await;
+    let mut change = Fields::new();
+    change.insert("title".into(), title.into());
+    e.local_change(
+        &BindingId::new(TARGET),
+        ResourceKind::Issue,
+        &NativeId::new("9"),
+        change,
+        Actor::user("alice"),
+        now(),
+    )
+    .await
+    .expect("local change");
+    let created = intents(store.as_ref()).await;
+    let unchanged = fields.get("title").and_then(|t| t.as_str()) == Some(title);
+    assert_eq!(
+        created.len(),
+        usize::from(!unchanged),
+        "a local change makes exactly one intent"
+    );
+    ingest(
+        &e,
+        &observed(
+            "echo-1",
+            "9",
+            t0 + Duration::minutes(1),
+            with(fields, "title", title),
+        ),
+    )
+    .await;
+    ingest(
+        &e,
+        &observed(
+            "echo-2",
+            "9",
+            t0 + Duration::minutes(2),
+            with(fields, "title", title),
+        ),
+    )
+    .await;
+    let after = intents(store.as_ref()).await;
+    assert_eq!(
+        after.len(),
+        created.len(),
+        "invariant 3: an echo caused another write"
+    );
+    assert!(
+        after.iter().all(|i| i.phase == WritePhase::Confirmed),
+        "invariant 3: the echo did not confirm the intent"
+    );
+    assert!(
+        store
+            .list_conflicts(&Filter::all())
+            .await
+            .expect("conflicts")
+            .is_empty(),
+        "an echo is not a conflict"
+    );
+}
+
+/// Invariant 5: both sides changing one field to different values is a conflict with the
+/// three values; changes to different fields merge.
+pub async fn check_conflict_and_merge(
+    factory: StoreFactory<'_>,
+    fields: &Fields,
+    local: &str,
+    external: &str,
+) {
+    let base_title = fields
+        .get("title")
+        .and_then(|t| t.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let t0 = now() - Duration::hours(2);
+    let mut change = Fields::new();
+    change.insert("title".into(), local.into());
+    // Same field.
+    let store = factory();
+    let e = engine(store.clone(), OwnershipMode::Bidirectional);
+    ingest(&e, &observed("o", "5", t0, fields.clone())).await;
+    e.local_change(
+        &BindingId::new(TARGET),
+        ResourceKind::Issue,
+        &NativeId::new("5"),
+        change.clone(),
+        Actor::user("alice"),
+        now(),
+    )
+    .await
+    .expect("local");
+    ingest(
+        &e,
+        &observed(
+            "x",
+            "5",
+            t0 + Duration::minutes(1),
+            with(fields, "title", external),
+        ),
+    )
+    .await;
+    let conflicts = store
+        .list_conflicts(&Filter::all())
+        .await
+        .expect("conflicts");
+    let both_changed = local != base_title && external != base_title && local != external;
+    assert_eq!(
+        conflicts.len(),
+        usize::from(both_changed),
+        "invariant 5: same-field change conflict count"
+    );
+    if let Some(c) = conflicts.first() {
+        assert_eq!(c.reason, ConflictReason::BothChanged);
+        assert_eq!(c.fields.len(), 1);
+        assert_eq!(
+            (
+                c.fields[0].field.as_str(),
+                &c.fields[0].base,
+                &c.fields[0].local,
+                &c.fields[0].external
+            ),
+            (
+                "title",
+                &serde_json::json!(base_title),
+                &serde_json::json!(local),
+                &serde_json::json!(external)
+            )
+        );
+        assert!(
+            intents(store.as_ref())
+                .await
+                .iter()
+                .all(|i| i.phase == WritePhase::Conflicted)
+        );
+    }
+    // Different fields.
+    let store = factory();
+    let e = engine(store.clone(), OwnershipMode::Bidirectional);
+    ingest(&e, &observed("o", "5", t0, fields.clone())).await;
+    e.local_change(
+        &BindingId::new(TARGET),
+        ResourceKind::Issue,
+        &NativeId::new("5"),
+        change,
+        Actor::user("alice"),
+        now(),
+    )
+    .await
+    .expect("local");
+    let flipped = if fields.get("state").and_then(|s| s.as_str()) == Some("open") {
+        "closed"
+    } else {
+        "open"
+    };
+    ingest(
+        &e,
+        &observed(
+            "x",
+            "5",
+            t0 + Duration::minutes(1),
+            with(fields, "state", flipped),
+        ),
+    )
+    .await;
+    assert!(
+        store
+            .list_conflicts(&Filter::all())
+            .await
+            .expect("conflicts")
+            .is_empty(),
+        "invariant 5: different fields must merge"
+    );
+    let object = store
+        .list_objects(&Filter::all())
+        .await
+        .expect("objects")
+        .remove(0);
+    assert_eq!(
+        object.field("state"),
+        Some(&serde_json::json!(flipped)),
+        "the external change is kept"
+    );
+    if local != base_title {
+        assert_eq!(
+            object.pending().get("title"),
+            Some(&serde_json::json!(local)),
+            "the local change is still pending"
+        );
+    }
+}
+
+/// Invariant 6: a local-owned object's external drift yields a revert write intent, and
+/// the echo of the revert causes no further write.
+pub async fn check_local_owned_drift(factory: StoreFactory<'_>, fields: &Fields, drifted: &str) {
+    let store = factory();
+    let e = engine(store.clone(), OwnershipMode::LocalOwned);
+    let t0 = now() - Duration::hours(2);
+    ingest(&e, &observed("o", "3", t0, fields.clone())).await;
+    assert!(
+        intents(store.as_ref()).await.is_empty(),
+        "adopting an object writes nothing"
+    );
+    ingest(
+        &e,
+        &observed(
+            "drift",
+            "3",
+            t0 + Duration::minutes(1),
+            with(fields, "title", drifted),
+        ),
+    )
+    .await;
+    let made = intents(store.as_ref()).await;
+    let drift = fields.get("title").and_then(|t| t.as_str()) != Some(drifted);
+    assert_eq!(
+        made.len(),
+        usize::from(drift),
+        "invariant 6: drift must yield exactly one write intent"
+    );
+    if let Some(i) = made.first() {
+        assert_eq!(i.reason, IntentReason::DriftRevert);
+        assert_eq!(i.fields.get("title"), fields.get("title"));
+    }
+    ingest(
+        &e,
+        &observed(
+            "revert-echo",
+            "3",
+            t0 + Duration::minutes(2),
+            fields.clone(),
+        ),
+    )
+    .await;
+    let after = intents(store.as_ref()).await;
+    assert_eq!(
+        after.len(),
+        made.len(),
+        "invariant 3: the revert's echo caused another write"
+    );
+    assert!(after.iter().all(|i| i.phase == WritePhase::Confirmed));
+}
+
+/// Invariant 6: a mirror's local deletion never produces a provider delete, and a local
+/// change to a mirror is a conflict, never a write.
+pub async fn check_mirror_never_writes(factory: StoreFactory<'_>, fields: &Fields, title: &str) {
+    let store = factory();
+    let e = engine(store.clone(), OwnershipMode::Mirror);
+    ingest(
+        &e,
+        &observed("o", "4", now() - Duration::hours(1), fields.clone()),
+    )
+    .await;
+    let mut change = Fields::new();
+    change.insert("title".into(), title.into());
+    e.local_change(
+        &BindingId::new(TARGET),
+        ResourceKind::Issue,
+        &NativeId::new("4"),
+        change,
+        Actor::user("alice"),
+        now(),
+    )
+    .await
+    .expect("local");
+    e.local_delete(
+        &BindingId::new(TARGET),
+        ResourceKind::Issue,
+        &NativeId::new("4"),
+        Actor::user("alice"),
+        now(),
+    )
+    .await
+    .expect("delete");
+    assert!(
+        intents(store.as_ref()).await.is_empty(),
+        "invariant 6: a mirror produced a provider write"
+    );
+    let conflicts = store
+        .list_conflicts(&Filter::all())
+        .await
+        .expect("conflicts");
+    let changed = fields.get("title").and_then(|t| t.as_str()) != Some(title);
+    assert_eq!(
+        conflicts.len(),
+        usize::from(changed),
+        "invariant 5: a local mutation of a mirror must be a conflict"
+    );
+    assert!(
+        conflicts
+            .iter()
+            .all(|c| c.reason == ConflictReason::LocalMutationOfExternalOwned)
+    );
+}
+
+/// Invariant 9: a delivery for another target is rejected and applies nothing.
+pub async fn check_cross_org_rejected(factory: StoreFactory<'_>, fields: &Fields) {
+    let store = factory();
+    let e = engine(store.clone(), OwnershipMode::Bidirectional);
+    let mut d = observed("foreign", "8", now(), fields.clone());
+    d.target = "someone-else/repo".into();
+    let (_, report) = e
+        .ingest(&BindingId::new(TARGET), d.request(TOKEN), now())
+        .await
+        .expect("ingest");
+    let report = report.expect("accepted then processed");
+    assert_eq!(
+        report.phase,
+        Some(crate::delivery::DeliveryPhase::Rejected),
+        "invariant 9: a cross-org delivery was not rejected"
+    );
+    assert!(
+        store
+            .list_objects(&Filter::all())
+            .await
+            .expect("objects")
+            .is_empty(),
+        "invariant 9: a cross-org delivery was applied"
+    );
+}
