@@ -11,6 +11,7 @@ mod event;
 mod id;
 pub mod object;
 pub mod projection;
+mod provider;
 mod retry;
 mod secret;
 pub mod store;
@@ -37,6 +38,10 @@ pub use id::{
     ProviderKind, ResourceKind,
 };
 pub use object::{Canonical, Fields};
+pub use provider::{
+    CheckRunInput, Cicd, GitForge, IssuePatch, IssueTracking, Observed, Page, PageRequest,
+    Provider, ProviderHealth, PullRequestInput, ReviewInput, RunnerRegistration,
+};
 pub use retry::RetryPolicy;
 pub use secret::Secret;
 pub use store::{SyncStore, Transition};
