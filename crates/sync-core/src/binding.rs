@@ -58,12 +58,17 @@ pub enum ResolutionPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InterfaceBinding {
     /// Whether the interface is synced.
+    #[serde(default = "enabled_by_default")]
     pub enabled: bool,
     /// Default ownership of its objects.
     pub mode: OwnershipMode,
     /// Ownership per resource kind, overriding `mode`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub kinds: BTreeMap<ResourceKind, OwnershipMode>,
+}
+
+fn enabled_by_default() -> bool {
+    true
 }
 
 /// How writes reach the provider.
@@ -77,8 +82,9 @@ pub enum WriteMode {
     ReviewedWrite,
 }
 
-/// The seed's `ExternalBackendSyncPolicy`.
+/// The seed's `ExternalBackendSyncPolicy`. Missing fields take their defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SyncPolicy {
     /// Webhooks are the primary freshness source; backfill repairs.
     pub webhook_first: bool,
