@@ -1,0 +1,308 @@
+//! A provider written outside kradle-sync: a CI-only adapter for GitLab pipeline hooks.
+//!
+//! It declares one interface (CI/CD), verifies GitLab's `X-Gitlab-Token` in constant time,
+//! and turns a real Pipeline Hook payload (`fixtures/gitlab/webhooks/pipeline.json`) into a
+//! pipeline and its jobs. The engine does the rest: deduplication, ordering, org checks,
+//! audit. Run it with `cargo run -p kradle-examples --example custom_provider`.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use kradle_store_memory::MemoryStore;
+use kradle_sync_core::object::{Job, Pipeline};
+use kradle_sync_core::store::Filter;
+use kradle_sync_core::{
+    AuthMode, Authority, Binding, BindingId, Canonical, CanonicalEvent, Capabilities, Change,
+    DeliveryId, Engine, Error, ExternalTarget, ExternalVersion, Headers, Interface, LinkInfo,
+    NativeId, NormalizedWebhook, ProviderDescriptor, ProviderKind, ResourceKind, Secret,
+    SignatureScheme, SyncStore, VerifiedWebhook, WebhookAdapter, WebhookRequest,
+};
+use serde::Deserialize;
+
+const KIND: &str = "gitlab-pipelines";
+
+/// The parts of a Pipeline Hook this adapter reads.
+#[derive(Deserialize)]
+struct PipelineHook {
+    object_attributes: Attributes,
+    project: Project,
+    #[serde(default)]
+    builds: Vec<Build>,
+}
+
+#[derive(Deserialize)]
+struct Attributes {
+    id: u64,
+    #[serde(rename = "ref")]
+    git_ref: Option<String>,
+    sha: Option<String>,
+    status: Option<String>,
+    source: Option<String>,
+    created_at: Option<String>,
+    finished_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Project {
+    path_with_namespace: String,
+    web_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Build {
+    id: u64,
+    name: String,
+    status: Option<String>,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+}
+
+/// GitLab writes hook times as `2016-08-12 15:23:28 UTC`.
+fn time(s: &Option<String>) -> Option<DateTime<Utc>> {
+    let s = s.as_deref()?.trim_end_matches(" UTC");
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+struct GitlabPipelines {
+    descriptor: ProviderDescriptor,
+}
+
+impl GitlabPipelines {
+    fn new() -> Self {
+        Self {
+            descriptor: ProviderDescriptor {
+                kind: ProviderKind::new(KIND),
+                interfaces: vec![Interface::Cicd],
+                hosting: vec!["saas".into(), "self-managed".into()],
+                auth_modes: vec![AuthMode::Token],
+                signature: SignatureScheme::Token,
+                delivery_header: Some("X-Gitlab-Event-UUID".into()),
+                event_header: Some("X-Gitlab-Event".into()),
+                capabilities: Capabilities {
+                    can_delete: false,
+                    idempotency_keys: false,
+                    conditional_reads: true,
+                    merge_with_expected_sha: true,
+                    reviewed_writes: true,
+                },
+            },
+        }
+    }
+
+    fn event(
+        &self,
+        delivery: &DeliveryId,
+        target: &ExternalTarget,
+        kind: ResourceKind,
+        id: u64,
+        at: Option<DateTime<Utc>>,
+        fields: kradle_sync_core::Fields,
+    ) -> CanonicalEvent {
+        CanonicalEvent {
+            provider: self.descriptor.kind.clone(),
+            delivery_id: delivery.clone(),
+            interface: Interface::Cicd,
+            kind,
+            native_id: NativeId::new(id.to_string()),
+            action: "status".into(),
+            event_time: at,
+            target: Some(target.clone()),
+            link: LinkInfo::default(),
+            authority: Authority::Webhook,
+            change: Change::Observed {
+                version: ExternalVersion {
+                    updated_at: at,
+                    ..Default::default()
+                },
+                fields,
+            },
+        }
+    }
+}
+
+impl WebhookAdapter for GitlabPipelines {
+    fn descriptor(&self) -> &ProviderDescriptor {
+        &self.descriptor
+    }
+
+    fn verify_webhook(
+        &self,
+        request: &WebhookRequest,
+        secret: &Secret,
+    ) -> Result<VerifiedWebhook, Error> {
+        use subtle::ConstantTimeEq;
+        let provider = self.descriptor.kind.clone();
+        let token = request
+            .headers
+            .get("X-Gitlab-Token")
+            .ok_or_else(|| Error::Signature {
+                provider: provider.clone(),
+                reason: "no X-Gitlab-Token header".into(),
+            })?;
+        if !bool::from(token.as_bytes().ct_eq(secret.expose().as_bytes())) {
+            return Err(Error::Signature {
+                provider,
+                reason: "X-Gitlab-Token does not match".into(),
+            });
+        }
+        let delivery = request
+            .headers
+            .get("X-Gitlab-Event-UUID")
+            .ok_or(Error::MissingHeader {
+                provider: self.descriptor.kind.clone(),
+                header: "X-Gitlab-Event-UUID",
+            })?;
+        let event = request.headers.get("X-Gitlab-Event").unwrap_or("unknown");
+        Ok(VerifiedWebhook {
+            delivery_id: delivery.into(),
+            event: event.into(),
+            algorithm: "token".into(),
+        })
+    }
+
+    fn normalize_webhook(&self, request: &WebhookRequest) -> Result<NormalizedWebhook, Error> {
+        let event = request
+            .headers
+            .get("X-Gitlab-Event")
+            .unwrap_or_default()
+            .to_owned();
+        if event != "Pipeline Hook" {
+            return Ok(NormalizedWebhook {
+                event: event.clone(),
+                action: None,
+                target: None,
+                events: vec![],
+                ignored: Some(format!("{event} is not a pipeline event")),
+            });
+        }
+        let hook: PipelineHook =
+            serde_json::from_slice(&request.body).map_err(|e| Error::MalformedPayload {
+                provider: self.descriptor.kind.clone(),
+                reason: e.to_string(),
+            })?;
+        let delivery = DeliveryId::new(
+            request
+                .headers
+                .get("X-Gitlab-Event-UUID")
+                .unwrap_or_default(),
+        );
+        let target = ExternalTarget::from_path(hook.project.path_with_namespace);
+        let a = &hook.object_attributes;
+        let at = time(&a.finished_at).or(time(&a.created_at));
+        let pipeline = Pipeline {
+            name: None,
+            number: Some(a.id),
+            attempt: None,
+            status: a.status.clone(),
+            conclusion: None,
+            head_branch: a.git_ref.clone(),
+            head_sha: a.sha.clone(),
+            event: a.source.clone(),
+            started_at: time(&a.created_at),
+            html_url: hook
+                .project
+                .web_url
+                .as_ref()
+                .map(|u| format!("{u}/-/pipelines/{}", a.id)),
+        };
+        let mut events = vec![self.event(
+            &delivery,
+            &target,
+            ResourceKind::Pipeline,
+            a.id,
+            at,
+            pipeline.to_fields(),
+        )];
+        for b in &hook.builds {
+            let job = Job {
+                pipeline_native_id: Some(a.id.to_string()),
+                name: b.name.clone(),
+                status: b.status.clone(),
+                conclusion: None,
+                head_sha: a.sha.clone(),
+                runner_name: None,
+                labels: vec![],
+                started_at: time(&b.started_at),
+                completed_at: time(&b.finished_at),
+                html_url: None,
+            };
+            events.push(self.event(
+                &delivery,
+                &target,
+                ResourceKind::Job,
+                b.id,
+                time(&b.finished_at).or(at),
+                job.to_fields(),
+            ));
+        }
+        Ok(NormalizedWebhook {
+            event,
+            action: a.status.clone(),
+            target: Some(target),
+            events,
+            ignored: None,
+        })
+    }
+
+    fn parse_rest_object(
+        &self,
+        kind: ResourceKind,
+        _: &serde_json::Value,
+        _: &DeliveryId,
+    ) -> Result<Option<CanonicalEvent>, Error> {
+        Err(Error::Unsupported {
+            kind,
+            detail: "backfill in this example".into(),
+        })
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/gitlab/webhooks/pipeline.json"
+    );
+    let body = std::fs::read(path)?;
+    let store: Arc<dyn SyncStore> = Arc::new(MemoryStore::new());
+    let binding = Binding::new(
+        "gitlab-org/gitlab-test",
+        KIND,
+        ExternalTarget::from_path("gitlab-org/gitlab-test"),
+        &[Interface::Cicd],
+    )
+    .with_secret(Secret::new("hook-token"));
+    let engine = Engine::builder(store.clone())
+        .adapter(Arc::new(GitlabPipelines::new()))
+        .binding(binding)
+        .build()?;
+    let request = WebhookRequest {
+        headers: Headers::from_pairs([
+            ("X-Gitlab-Event", "Pipeline Hook"),
+            ("X-Gitlab-Token", "hook-token"),
+            (
+                "X-Gitlab-Event-UUID",
+                "6b5ef6c8-d2b1-4f2e-9b0a-3d9a0f0c1e42",
+            ),
+        ]),
+        body,
+    };
+    let id = BindingId::new("gitlab-org/gitlab-test");
+    futures::executor::block_on(async {
+        let (receipt, report) = engine.ingest(&id, request.clone(), Utc::now()).await?;
+        println!("first delivery: {receipt:?}, {report:?}");
+        let (receipt, _) = engine.ingest(&id, request, Utc::now()).await?;
+        println!("redelivery: {receipt:?}");
+        for object in store.list_objects(&Filter::all()).await? {
+            println!(
+                "{} {} {}",
+                object.key.kind,
+                object.key.native_id,
+                serde_json::to_string(&object.fields())?
+            );
+        }
+        Ok::<_, Box<dyn std::error::Error>>(())
+    })?;
+    Ok(())
+}
