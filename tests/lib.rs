@@ -51,6 +51,18 @@ fn fixtures_dir() -> PathBuf {
 
 /// Every fixture of these events whose repository is [`REPO`], sorted by path.
 pub fn fixtures(events: &[&str]) -> Vec<Fixture> {
+    fixtures_where(events, |value| value["repository"]["full_name"] == REPO)
+}
+
+/// One fixture by event and action (file stem), whatever its repository.
+pub fn fixture(event: &str, action: &str) -> Fixture {
+    let found = fixtures_where(&[event], |_| true)
+        .into_iter()
+        .find(|f| f.delivery_id == format!("{event}-{action}"));
+    found.unwrap_or_else(|| panic!("no fixture {event}/{action}.json"))
+}
+
+fn fixtures_where(events: &[&str], keep: impl Fn(&serde_json::Value) -> bool) -> Vec<Fixture> {
     let mut out = Vec::new();
     for event in events {
         let dir = fixtures_dir().join(event);
@@ -65,7 +77,7 @@ pub fn fixtures(events: &[&str]) -> Vec<Fixture> {
             let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
                 continue;
             };
-            if value["repository"]["full_name"] != REPO {
+            if !keep(&value) {
                 continue;
             }
             let name = path
@@ -84,13 +96,14 @@ pub fn fixtures(events: &[&str]) -> Vec<Fixture> {
 
 /// An engine over `store` with the GitHub adapter and a bidirectional binding of [`REPO`].
 pub fn engine(store: Arc<dyn SyncStore>) -> Engine {
-    let binding = Binding::new(
-        REPO,
-        "github",
-        ExternalTarget::from_path(REPO),
-        &Interface::ALL,
-    )
-    .with_secret(Secret::new(SECRET));
+    engine_for(store, REPO, &Interface::ALL)
+}
+
+/// An engine over `store` with the GitHub adapter and a bidirectional binding of `repo`
+/// syncing `interfaces`.
+pub fn engine_for(store: Arc<dyn SyncStore>, repo: &str, interfaces: &[Interface]) -> Engine {
+    let binding = Binding::new(repo, "github", ExternalTarget::from_path(repo), interfaces)
+        .with_secret(Secret::new(SECRET));
     Engine::builder(store)
         .adapter(Arc::new(GithubWebhooks::new()))
         .binding(binding)

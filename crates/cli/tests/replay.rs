@@ -1,5 +1,6 @@
 //! The `kradle-sync replay` and `normalize` contract, driven through the binary with real
 //! GitHub payloads from `fixtures/github/webhooks`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

@@ -147,6 +147,34 @@ pub enum WriteResult {
     },
 }
 
+/// Keeps a delivery to its binding's target. A delivery about one repository or project
+/// (`target` set) must be the binding's, or it is foreign as a whole. A delivery with no
+/// such target (an installation naming several repositories) keeps only the events for the
+/// binding's target, and is foreign only when none is.
+fn scope_to_binding(
+    mut n: crate::NormalizedWebhook,
+    binding: &Binding,
+) -> (crate::NormalizedWebhook, Option<crate::ExternalTarget>) {
+    let ours = |t: &crate::ExternalTarget| t.same_as(&binding.target);
+    if let Some(target) = &n.target {
+        let foreign = (!ours(target)).then(|| target.clone());
+        return (n, foreign);
+    }
+    let before = n.events.len();
+    let first_foreign = n
+        .events
+        .iter()
+        .filter_map(|e| e.target.clone())
+        .find(|t| !ours(t));
+    n.events.retain(|e| e.target.as_ref().is_none_or(ours));
+    let foreign = if before > 0 && n.events.is_empty() {
+        first_foreign
+    } else {
+        None
+    };
+    (n, foreign)
+}
+
 /// A deterministic jitter draw in `[0, 1]` for retry number `attempt` of `id`: retries
 /// of different work spread out, and a run can be reproduced.
 pub fn jitter_for(id: &str, attempt: u32) -> f64 {
@@ -477,11 +505,7 @@ impl Engine {
             }
             Ok(n) => {
                 record.action = n.action.clone();
-                let foreign = n
-                    .target
-                    .iter()
-                    .chain(n.events.iter().filter_map(|e| e.target.as_ref()))
-                    .find(|t| !t.same_as(&binding.target));
+                let (n, foreign) = scope_to_binding(n, binding);
                 if let Some(target) = foreign {
                     let err = Error::CrossOrg {
                         binding: binding.id.clone(),
@@ -611,13 +635,11 @@ impl Engine {
                 actual: target.to_string(),
             });
         }
-        let Some(mode) = binding.ownership(event.kind) else {
-            return Ok(EventOutcome::Skipped);
-        };
         let event_key = event.key();
         if self.store.event_applied(&event_key).await? {
             return Ok(EventOutcome::Duplicate);
         }
+        // Conditions are about the binding, whichever interfaces it syncs.
         if let Change::Condition {
             condition,
             status,
@@ -628,6 +650,9 @@ impl Engine {
                 .apply_condition(binding, &event, condition, *status, reason, now)
                 .await;
         }
+        let Some(mode) = binding.ownership(event.kind) else {
+            return Ok(EventOutcome::Skipped);
+        };
         let key = key_of(binding, &event);
         let can_delete = self
             .registry

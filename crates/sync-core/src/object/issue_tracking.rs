@@ -42,6 +42,10 @@ pub struct Issue {
     pub closed_at: Option<DateTime<Utc>>,
     /// Link for people.
     pub html_url: Option<String>,
+    /// Whether this is the conversation side of a pull request (GitHub models pull
+    /// requests as issues: their labels, milestone and assignees live here).
+    #[serde(default)]
+    pub pull_request: bool,
 }
 
 /// A comment on an issue (or on a pull request's conversation).

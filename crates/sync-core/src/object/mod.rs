@@ -85,6 +85,7 @@ mod tests {
             created_at: None,
             closed_at: None,
             html_url: None,
+            pull_request: false,
         };
         let fields = issue.to_fields();
         assert_eq!(fields["title"], "Spelling error in the README file");

@@ -1,0 +1,127 @@
+//! Building canonical events: the parts every event of one delivery or read shares, and
+//! field maps that carry only what a payload actually contains.
+
+use chrono::{DateTime, Utc};
+use kradle_sync_core::{
+    Authority, Canonical, CanonicalEvent, Change, DeliveryId, ExternalTarget, ExternalVersion,
+    Fields, LinkInfo, NativeId, ProviderKind, Removal, ResourceKind,
+};
+
+use crate::PROVIDER;
+
+/// The action of events produced from REST reads.
+pub(crate) const BACKFILL_ACTION: &str = "backfill";
+
+/// Where events come from: one webhook delivery or one REST read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Origin<'a> {
+    delivery_id: &'a DeliveryId,
+    action: &'a str,
+    authority: Authority,
+}
+
+impl<'a> Origin<'a> {
+    /// Events of a webhook delivery with this action.
+    pub fn webhook(delivery_id: &'a DeliveryId, action: &'a str) -> Self {
+        Self {
+            delivery_id,
+            action,
+            authority: Authority::Webhook,
+        }
+    }
+
+    /// Events of an authoritative REST read.
+    pub fn rest(read_id: &'a DeliveryId) -> Self {
+        Self {
+            delivery_id: read_id,
+            action: BACKFILL_ACTION,
+            authority: Authority::Authoritative,
+        }
+    }
+}
+
+/// The identity of one object in a payload, and when it last changed.
+#[derive(Debug, Clone)]
+pub(crate) struct Subject {
+    /// Kind.
+    pub kind: ResourceKind,
+    /// Native id.
+    pub native_id: NativeId,
+    /// The object's last-modified time, if the payload has one.
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Where it lives.
+    pub target: Option<ExternalTarget>,
+    /// Identity links.
+    pub link: LinkInfo,
+}
+
+impl Subject {
+    fn version(&self) -> ExternalVersion {
+        ExternalVersion {
+            updated_at: self.updated_at,
+            sequence: None,
+            etag: None,
+        }
+    }
+
+    /// An event about this object.
+    pub fn event(self, origin: Origin<'_>, change: Change) -> CanonicalEvent {
+        CanonicalEvent {
+            provider: ProviderKind::new(PROVIDER),
+            delivery_id: origin.delivery_id.clone(),
+            interface: self.kind.interface(),
+            kind: self.kind,
+            native_id: self.native_id,
+            action: origin.action.to_owned(),
+            event_time: self.updated_at,
+            target: self.target,
+            link: self.link,
+            authority: origin.authority,
+            change,
+        }
+    }
+
+    /// The object was seen with these fields.
+    pub fn observed(self, origin: Origin<'_>, fields: Fields) -> CanonicalEvent {
+        let version = self.version();
+        self.event(origin, Change::Observed { version, fields })
+    }
+
+    /// The object is gone.
+    pub fn removed(self, origin: Origin<'_>, removal: Removal) -> CanonicalEvent {
+        let version = self.version();
+        self.event(origin, Change::Removed { version, removal })
+    }
+}
+
+/// Collects which canonical fields a payload lacks, so they can be left out of the field map
+/// instead of being filled with defaults that would overwrite real data.
+#[derive(Debug, Default)]
+pub(crate) struct Presence {
+    absent: Vec<&'static str>,
+}
+
+impl Presence {
+    /// The value of field `name`, or its type's default (recorded as absent) when missing.
+    pub fn take<T: Default>(&mut self, name: &'static str, value: Option<T>) -> T {
+        value.unwrap_or_else(|| {
+            self.absent.push(name);
+            T::default()
+        })
+    }
+
+    /// Records field `name` as absent.
+    pub fn absent(&mut self, name: &'static str) {
+        self.absent.push(name);
+    }
+
+    /// The object's fields through [`Canonical::to_fields`], without the absent ones. A
+    /// complete object yields exactly `to_fields()`.
+    pub fn fields<T: Canonical>(self, object: &T) -> Fields {
+        let mut fields = object.to_fields();
+        for name in self.absent {
+            fields.remove(name);
+        }
+        fields
+    }
+}
