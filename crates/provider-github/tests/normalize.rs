@@ -527,3 +527,18 @@ fn the_adapter_is_cheap_send_sync_and_describes_github() {
         assert_eq!(handle.join().unwrap(), Some(1));
     }
 }
+
+#[test]
+fn the_idempotency_marker_is_not_part_of_a_body() {
+    // Derived from a real payload: the issue as a create by kradle-sync leaves it.
+    let mut opened = fixture_json("webhooks/issues/opened.json");
+    let body = opened["issue"]["body"].as_str().unwrap().to_owned();
+    opened["issue"]["body"] = json!(kradle_sync_core::marker::embed(&body, "kradle:1234"));
+    let normalized = normalize_value("issues", &opened);
+    assert_eq!(fields(only_event(&normalized))["body"], json!(body));
+    let mut comment = fixture_json("webhooks/issue_comment/created.json");
+    let text = comment["comment"]["body"].as_str().unwrap().to_owned();
+    comment["comment"]["body"] = json!(kradle_sync_core::marker::embed(&text, "kradle:5678"));
+    let normalized = normalize_value("issue_comment", &comment);
+    assert_eq!(fields(&normalized.events[0])["body"], json!(text));
+}

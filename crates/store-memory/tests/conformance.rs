@@ -69,4 +69,24 @@ proptest! {
     fn cross_org_deliveries_are_rejected(fields in arb_issue_fields()) {
         block_on(invariants::check_cross_org_rejected(&fresh, &fields));
     }
+
+    #[test]
+    fn writes_never_duplicate(fields in arb_issue_fields(), title in titles()) {
+        block_on(invariants::check_writes_never_duplicate(&fresh, &fields, title));
+    }
+
+    #[test]
+    fn secrets_never_leak(fields in arb_issue_fields()) {
+        block_on(invariants::check_secrets_never_leak(&fresh, &fields));
+    }
+
+    #[test]
+    fn audit_is_complete(fields in arb_issue_fields(), title in titles()) {
+        block_on(invariants::check_audit_complete(&fresh, &fields, title));
+    }
+
+    #[test]
+    fn unconfirmed_writes_become_conflicts(fields in arb_issue_fields(), title in titles()) {
+        block_on(invariants::check_unconfirmed_writes_conflict(&fresh, &fields, title));
+    }
 }

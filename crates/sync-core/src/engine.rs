@@ -1303,6 +1303,16 @@ impl Engine {
         })
     }
 
+    /// Confirms a write whose provider response already shows every field it wrote (a
+    /// create has no earlier object to be observed through).
+    pub(crate) async fn confirm_write(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<WriteIntent, Error> {
+        self.write_step(id, IntentInput::Confirmed, now).await
+    }
+
     /// Lets time pass: applied writes still unconfirmed past their deadline become
     /// conflicts (invariant 5). Returns how many were raised.
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<u32, Error> {

@@ -8,7 +8,9 @@ mod descriptor;
 mod engine;
 mod error;
 mod event;
+mod executor;
 mod id;
+pub mod marker;
 pub mod object;
 pub mod projection;
 mod provider;
@@ -33,6 +35,7 @@ pub use engine::{
 };
 pub use error::{BoxError, Error};
 pub use event::{CanonicalEvent, Change, LinkInfo, Removal};
+pub use executor::WriteExecutor;
 pub use id::{
     BindingId, DeliveryId, EventKey, ExternalTarget, Interface, NativeId, ObjectKey, OrgId,
     ProviderKind, ResourceKind,

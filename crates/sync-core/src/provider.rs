@@ -163,6 +163,21 @@ pub trait IssueTracking: Send + Sync {
         target: &ExternalTarget,
         page: &PageRequest,
     ) -> Result<Page<Observed<Milestone>>, Error>;
+    /// The issue an earlier `create_issue` with this idempotency key created, if any (the
+    /// adapter looks for the [`marker`](crate::marker) it embedded). A create whose outcome
+    /// was unknown (timeout, 5xx, reset) calls this before creating again (invariant 4).
+    async fn find_issue_by_key(
+        &self,
+        target: &ExternalTarget,
+        idempotency_key: &str,
+    ) -> Result<Option<Observed<Issue>>, Error>;
+    /// The comment an earlier `create_comment` with this idempotency key created, if any.
+    async fn find_comment_by_key(
+        &self,
+        target: &ExternalTarget,
+        number: u64,
+        idempotency_key: &str,
+    ) -> Result<Option<Observed<Comment>>, Error>;
 
     /// Closes an issue.
     async fn close_issue(

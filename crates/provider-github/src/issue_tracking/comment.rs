@@ -77,7 +77,12 @@ impl WireComment {
                 .take("issue_native_id", parent.map(|p| Some(p.id.to_string()))),
             issue_number: presence.take("issue_number", issue_number.map(Some)),
             // GitHub never sends a comment without text; a missing or null body is absent.
-            body: presence.take("body", self.body.flatten()),
+            body: presence.take(
+                "body",
+                self.body
+                    .flatten()
+                    .map(|b| kradle_sync_core::marker::strip(&b)),
+            ),
             author: presence.take("author", self.user).map(|user| user.login),
             created_at: presence.take("created_at", self.created_at.map(Some)),
             html_url: presence.take("html_url", self.html_url.map(Some)),

@@ -119,7 +119,12 @@ impl WireIssue {
         let issue = Issue {
             number: self.number,
             title: presence.take("title", self.title),
-            body: presence.take("body", self.body),
+            // The idempotency marker a create embedded is not part of what the host wrote.
+            body: presence.take(
+                "body",
+                self.body
+                    .map(|b| b.map(|b| kradle_sync_core::marker::strip(&b))),
+            ),
             state,
             state_reason: presence.take("state_reason", self.state_reason),
             labels: presence.take("labels", self.labels.map(sorted_names)),

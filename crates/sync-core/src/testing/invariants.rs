@@ -652,3 +652,384 @@ pub async fn check_cross_org_rejected(factory: StoreFactory<'_>, fields: &Fields
         "invariant 9: a cross-org delivery was applied"
     );
 }
+
+/// Invariant 9: the webhook secret never appears in errors, audit records, stored records
+/// or the Debug output of the engine's bindings.
+pub async fn check_secrets_never_leak(factory: StoreFactory<'_>, fields: &Fields) {
+    let store = factory();
+    let e = engine(store.clone(), OwnershipMode::Bidirectional);
+    let good = observed("s-1", "11", now(), fields.clone());
+    ingest(&e, &good).await;
+    let mut errors = Vec::new();
+    for token in ["wrong-token", ""] {
+        let mut d = observed("s-2", "11", now(), fields.clone());
+        d.id = format!("s-{token}");
+        let err = e
+            .ingest(&BindingId::new(TARGET), d.request(token), now())
+            .await
+            .expect_err("a wrong token is refused");
+        errors.push(format!("{err} {err:?}"));
+    }
+    let bindings: Vec<String> = e
+        .bindings()
+        .map(|b| format!("{b:?} {}", serde_json::to_string(b).unwrap_or_default()))
+        .collect();
+    let audit = serde_json::to_string(&store.list_audit(&Filter::all()).await.expect("audit"))
+        .expect("json");
+    let deliveries = format!(
+        "{:?}",
+        store
+            .list_deliveries(&Filter::all(), None)
+            .await
+            .expect("deliveries")
+    );
+    for (what, text) in [
+        ("errors", errors.join(" ")),
+        ("bindings", bindings.join(" ")),
+        ("audit", audit),
+        ("deliveries", deliveries),
+    ] {
+        assert!(
+            !text.contains(TOKEN),
+            "invariant 9: the secret leaked into {what}"
+        );
+    }
+}
+
+/// Invariant 10: every applied event, every rejected delivery and every write-intent
+/// transition leaves an audit record.
+pub async fn check_audit_complete(factory: StoreFactory<'_>, fields: &Fields, title: &str) {
+    let store = factory();
+    let e = engine(store.clone(), OwnershipMode::Bidirectional);
+    let t0 = now() - Duration::hours(1);
+    ingest(&e, &observed("a-1", "12", t0, fields.clone())).await;
+    let _ = e
+        .ingest(
+            &BindingId::new(TARGET),
+            observed("a-bad", "12", t0, fields.clone()).request("nope"),
+            now(),
+        )
+        .await;
+    let mut change = Fields::new();
+    change.insert("title".into(), title.into());
+    e.local_change(
+        &BindingId::new(TARGET),
+        ResourceKind::Issue,
+        &NativeId::new("12"),
+        change,
+        Actor::user("alice"),
+        now(),
+    )
+    .await
+    .expect("local");
+    ingest(
+        &e,
+        &observed(
+            "a-2",
+            "12",
+            t0 + Duration::minutes(1),
+            with(fields, "title", title),
+        ),
+    )
+    .await;
+    let audit = store.list_audit(&Filter::all()).await.expect("audit");
+    let count = |action: &str| audit.iter().filter(|r| r.action == action).count();
+    assert_eq!(
+        count("event.applied"),
+        2,
+        "invariant 10: every applied event is audited"
+    );
+    assert_eq!(
+        count("delivery.accepted"),
+        2,
+        "invariant 10: every accepted delivery is audited"
+    );
+    assert_eq!(
+        count("delivery.rejected"),
+        1,
+        "invariant 10: a rejected delivery is audited"
+    );
+    let changed = fields.get("title").and_then(|t| t.as_str()) != Some(title);
+    assert_eq!(
+        count("write_intent.created"),
+        usize::from(changed),
+        "invariant 10: intent creation is audited"
+    );
+    assert_eq!(
+        count("write_intent.confirmed"),
+        usize::from(changed),
+        "invariant 10: intent confirmation is audited"
+    );
+    assert!(
+        audit.iter().all(|r| r.org.as_str() == "acme"),
+        "every audit record carries its org"
+    );
+}
+
+/// Invariants 5 and 7: an applied write that is never confirmed becomes a conflict after
+/// its deadline; a local deletion of a bidirectional object is a delete intent when the
+/// provider can delete.
+pub async fn check_unconfirmed_writes_conflict(
+    factory: StoreFactory<'_>,
+    fields: &Fields,
+    title: &str,
+) {
+    let store = factory();
+    let e = engine(store.clone(), OwnershipMode::Bidirectional);
+    ingest(
+        &e,
+        &observed("u-1", "13", now() - Duration::hours(1), fields.clone()),
+    )
+    .await;
+    let mut change = Fields::new();
+    change.insert("title".into(), format!("{title} (edited)").into());
+    e.local_change(
+        &BindingId::new(TARGET),
+        ResourceKind::Issue,
+        &NativeId::new("13"),
+        change,
+        Actor::user("alice"),
+        now(),
+    )
+    .await
+    .expect("local");
+    let id = intents(store.as_ref()).await.remove(0).id;
+    e.start_write(&id, now()).await.expect("start");
+    let applied = e
+        .finish_write(
+            &id,
+            crate::WriteResult::Succeeded {
+                native_id: None,
+                version: Default::default(),
+            },
+            now(),
+        )
+        .await
+        .expect("finish");
+    assert_eq!(applied.phase, WritePhase::Applied);
+    assert_eq!(
+        e.tick(now() + Duration::minutes(5)).await.expect("tick"),
+        0,
+        "not yet past the deadline"
+    );
+    assert_eq!(
+        e.tick(now() + Duration::hours(1)).await.expect("tick"),
+        1,
+        "invariant 5: an unconfirmed write past its deadline is a conflict"
+    );
+    let conflicts = store
+        .list_conflicts(&Filter::all())
+        .await
+        .expect("conflicts");
+    assert!(
+        conflicts
+            .iter()
+            .any(|c| c.reason == ConflictReason::UnconfirmedWrite
+                && c.write_intent.as_deref() == Some(id.as_str()))
+    );
+    assert_eq!(
+        store
+            .get_write_intent(&id)
+            .await
+            .expect("get")
+            .map(|i| i.phase),
+        Some(WritePhase::Conflicted)
+    );
+
+    e.local_delete(
+        &BindingId::new(TARGET),
+        ResourceKind::Issue,
+        &NativeId::new("13"),
+        Actor::user("alice"),
+        now(),
+    )
+    .await
+    .expect("delete");
+    let delete = intents(store.as_ref())
+        .await
+        .into_iter()
+        .find(|i| i.operation == crate::write_intent::WriteOperation::Delete);
+    assert!(
+        delete.is_some(),
+        "invariant 7: a provider that can delete gets a delete intent"
+    );
+}
+
+/// Invariant 4: a create whose response was lost is retried by adopting the object that
+/// carries its idempotency marker, never by creating a second one; an update applied
+/// through the executor is confirmed by its read-back and causes no further write; a
+/// precondition failure becomes a conflict with the provider's message.
+pub async fn check_writes_never_duplicate(factory: StoreFactory<'_>, fields: &Fields, title: &str) {
+    use super::simulated::{SimFailure, SimulatedIssues};
+    let store = factory();
+    let e = engine(store.clone(), OwnershipMode::Bidirectional);
+    let provider = SimulatedIssues::new();
+    let exec = crate::WriteExecutor::new(&e, &provider);
+    let binding = BindingId::new(TARGET);
+
+    // A create whose first response is lost.
+    let mut draft = Fields::new();
+    draft.insert("title".into(), title.into());
+    draft.insert("body".into(), "Created by the host".into());
+    e.local_change(
+        &binding,
+        ResourceKind::Issue,
+        &NativeId::new("local-1"),
+        draft,
+        Actor::user("alice"),
+        now(),
+    )
+    .await
+    .expect("local");
+    let id = intents(store.as_ref()).await.remove(0).id;
+    provider.fail_next(SimFailure::LoseResponse);
+    let first = exec.execute(&id, now()).await.expect("execute");
+    assert_eq!(
+        first.phase,
+        WritePhase::Failed,
+        "an unknown outcome is retried"
+    );
+    assert_eq!(provider.creates(), 1);
+    let later = first.next_attempt_at.expect("a retry time");
+    assert!(
+        exec.run_due(later - Duration::milliseconds(1))
+            .await
+            .expect("run")
+            .is_empty(),
+        "a retry waits for its time"
+    );
+    let second = exec.run_due(later).await.expect("run");
+    assert_eq!(second.len(), 1);
+    assert_eq!(
+        provider.creates(),
+        1,
+        "invariant 4: a retried create created a second object"
+    );
+    assert_eq!(
+        second[0].phase,
+        WritePhase::Confirmed,
+        "the adopted object confirms the create"
+    );
+    assert!(second[0].result_native_id.is_some());
+
+    // An update through the executor: confirmed by the read-back, no further write.
+    let native = provider.seed_issue(
+        40,
+        crate::object::Issue::from_fields(&with(&with(fields, "title", "seeded"), "number", "40"))
+            .unwrap_or_else(|_| {
+                crate::object::Issue::from_fields(&issue_fields(fields)).expect("complete issue")
+            }),
+    );
+    let seeded = provider
+        .get_issue(&ExternalTarget::from_path(TARGET), 40)
+        .await
+        .expect("seeded");
+    let read = SimObject {
+        kind: ResourceKind::Issue,
+        native_id: native.to_string(),
+        updated_at: seeded.version.updated_at.unwrap_or_default(),
+        fields: seeded.object.to_fields(),
+    };
+    e.backfill(
+        &binding,
+        ResourceKind::Issue,
+        &[serde_json::to_value(&read).expect("json")],
+        false,
+        now(),
+    )
+    .await
+    .expect("backfill");
+    let mut change = Fields::new();
+    change.insert("title".into(), format!("{title} (host)").into());
+    e.local_change(
+        &binding,
+        ResourceKind::Issue,
+        &native,
+        change,
+        Actor::user("alice"),
+        now(),
+    )
+    .await
+    .expect("local");
+    let done = exec.run_due(now()).await.expect("run");
+    assert_eq!(done.len(), 1);
+    assert_eq!(
+        done[0].phase,
+        WritePhase::Confirmed,
+        "the read-back confirms the update"
+    );
+    assert!(
+        exec.run_due(now() + Duration::hours(1))
+            .await
+            .expect("run")
+            .is_empty(),
+        "invariant 3: nothing more to write"
+    );
+
+    // A precondition failure.
+    let current = provider
+        .get_issue(&ExternalTarget::from_path(TARGET), 40)
+        .await
+        .expect("issue")
+        .object
+        .state;
+    let flipped = if current == crate::object::IssueState::Open {
+        "closed"
+    } else {
+        "open"
+    };
+    let mut change = Fields::new();
+    change.insert("state".into(), flipped.into());
+    e.local_change(
+        &binding,
+        ResourceKind::Issue,
+        &native,
+        change,
+        Actor::user("alice"),
+        now(),
+    )
+    .await
+    .expect("local");
+    provider.fail_next(SimFailure::Precondition(
+        "Validation Failed: state is locked".into(),
+    ));
+    let done = exec.run_due(now()).await.expect("run");
+    assert_eq!(done[0].phase, WritePhase::Conflicted);
+    let conflicts = store
+        .list_conflicts(&Filter::all())
+        .await
+        .expect("conflicts");
+    assert!(
+        conflicts
+            .iter()
+            .any(|c| c.reason == ConflictReason::PreconditionFailed
+                && c.message.as_deref() == Some("Validation Failed: state is locked"))
+    );
+}
+
+use crate::IssueTracking as _;
+use crate::object::Canonical as _;
+
+/// Complete issue fields from generated ones (number 40, the rest defaulted).
+fn issue_fields(fields: &Fields) -> Fields {
+    let mut f = crate::object::Issue {
+        number: 40,
+        title: String::new(),
+        body: None,
+        state: crate::object::IssueState::Open,
+        state_reason: None,
+        labels: vec![],
+        assignees: vec![],
+        milestone: None,
+        locked: false,
+        author: None,
+        created_at: None,
+        closed_at: None,
+        html_url: None,
+        pull_request: false,
+    }
+    .to_fields();
+    f.extend(fields.clone());
+    f.insert("title".into(), "seeded".into());
+    f
+}

@@ -245,3 +245,385 @@ impl WebhookAdapter for SimulatedProvider {
         Ok(Some(event))
     }
 }
+
+/// A failure the simulated issue tracker injects into its next write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SimFailure {
+    /// The write happens but its response is lost (a timeout after the server acted).
+    LoseResponse,
+    /// The provider refuses the write's precondition.
+    Precondition(String),
+    /// The provider is unavailable; nothing happens.
+    Unavailable,
+}
+
+#[derive(Default)]
+struct Tracker {
+    issues: std::collections::BTreeMap<u64, (u64, crate::object::Issue, DateTime<Utc>)>,
+    comments: std::collections::BTreeMap<u64, (u64, crate::object::Comment, DateTime<Utc>)>,
+    clock: i64,
+    failures: std::collections::VecDeque<SimFailure>,
+    creates: u32,
+}
+
+/// An in-memory issue tracker behind the simulated provider's [`IssueTracking`]: creates
+/// embed the idempotency marker, and failures can be injected, so the write executor's
+/// guarantees can be tested without a network.
+pub struct SimulatedIssues {
+    descriptor: ProviderDescriptor,
+    tracker: std::sync::Mutex<Tracker>,
+}
+
+impl Default for SimulatedIssues {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+type TrackerGuard<'a> = std::sync::MutexGuard<'a, Tracker>;
+
+fn unavailable() -> Error {
+    Error::Provider {
+        provider: KIND.into(),
+        message: "simulated provider unavailable".into(),
+        retryable: true,
+        source: None,
+    }
+}
+
+impl SimulatedIssues {
+    /// An empty tracker.
+    pub fn new() -> Self {
+        Self {
+            descriptor: SimulatedProvider::new().descriptor.clone(),
+            tracker: Default::default(),
+        }
+    }
+
+    fn lock(&self) -> Result<TrackerGuard<'_>, Error> {
+        self.tracker.lock().map_err(|_| unavailable())
+    }
+
+    /// Makes the next write fail this way.
+    pub fn fail_next(&self, failure: SimFailure) {
+        if let Ok(mut t) = self.lock() {
+            t.failures.push_back(failure);
+        }
+    }
+
+    /// How many issues and comments were created, in all.
+    pub fn creates(&self) -> u32 {
+        self.lock().map_or(0, |t| t.creates)
+    }
+
+    /// Adds an existing issue, as if created at the provider by someone else.
+    pub fn seed_issue(&self, number: u64, issue: crate::object::Issue) -> NativeId {
+        let Ok(mut t) = self.lock() else {
+            return NativeId::new("");
+        };
+        t.clock += 1;
+        let at = DateTime::from_timestamp(1_700_000_000 + t.clock, 0).unwrap_or_default();
+        let id = 7000 + number;
+        t.issues.insert(number, (id, issue, at));
+        NativeId::new(id.to_string())
+    }
+
+    fn observed_issue(
+        id: u64,
+        issue: &crate::object::Issue,
+        at: DateTime<Utc>,
+    ) -> crate::Observed<crate::object::Issue> {
+        let mut shown = issue.clone();
+        shown.body = shown.body.as_deref().map(crate::marker::strip);
+        crate::Observed {
+            native_id: NativeId::new(id.to_string()),
+            link: LinkInfo {
+                number: Some(issue.number),
+                ..LinkInfo::default()
+            },
+            version: ExternalVersion::at(at),
+            object: shown,
+        }
+    }
+
+    fn observed_comment(
+        id: u64,
+        comment: &crate::object::Comment,
+        at: DateTime<Utc>,
+    ) -> crate::Observed<crate::object::Comment> {
+        let mut shown = comment.clone();
+        shown.body = crate::marker::strip(&shown.body);
+        crate::Observed {
+            native_id: NativeId::new(id.to_string()),
+            link: LinkInfo::default(),
+            version: ExternalVersion::at(at),
+            object: shown,
+        }
+    }
+
+    /// Takes the next injected failure: `Err` to fail before acting, `Ok(true)` to act and
+    /// lose the response.
+    fn before_write(t: &mut Tracker) -> Result<bool, Error> {
+        match t.failures.pop_front() {
+            None => Ok(false),
+            Some(SimFailure::LoseResponse) => Ok(true),
+            Some(SimFailure::Precondition(message)) => Err(Error::Precondition {
+                provider: KIND.into(),
+                message,
+            }),
+            Some(SimFailure::Unavailable) => Err(unavailable()),
+        }
+    }
+
+    fn tick(t: &mut Tracker) -> DateTime<Utc> {
+        t.clock += 1;
+        DateTime::from_timestamp(1_700_000_000 + t.clock, 0).unwrap_or_default()
+    }
+}
+
+fn apply_patch(issue: &mut crate::object::Issue, patch: &crate::IssuePatch) {
+    if let Some(v) = &patch.title {
+        issue.title = v.clone();
+    }
+    if let Some(v) = &patch.body {
+        issue.body = Some(v.clone());
+    }
+    if let Some(v) = &patch.state {
+        issue.state = if v == "closed" {
+            crate::object::IssueState::Closed
+        } else {
+            crate::object::IssueState::Open
+        };
+    }
+    if let Some(v) = &patch.labels {
+        issue.labels = v.clone();
+    }
+    if let Some(v) = &patch.assignees {
+        issue.assignees = v.clone();
+    }
+    if let Some(v) = patch.milestone {
+        issue.milestone = v;
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::IssueTracking for SimulatedIssues {
+    async fn list_issues(
+        &self,
+        _: &ExternalTarget,
+        _: Option<DateTime<Utc>>,
+        _: &crate::PageRequest,
+    ) -> Result<crate::Page<crate::Observed<crate::object::Issue>>, Error> {
+        let t = self.lock()?;
+        Ok(crate::Page::last(
+            t.issues
+                .values()
+                .map(|(id, i, at)| Self::observed_issue(*id, i, *at))
+                .collect(),
+        ))
+    }
+
+    async fn get_issue(
+        &self,
+        _: &ExternalTarget,
+        number: u64,
+    ) -> Result<crate::Observed<crate::object::Issue>, Error> {
+        let t = self.lock()?;
+        let (id, issue, at) = t.issues.get(&number).ok_or_else(unavailable)?;
+        Ok(Self::observed_issue(*id, issue, *at))
+    }
+
+    async fn create_issue(
+        &self,
+        _: &ExternalTarget,
+        patch: &crate::IssuePatch,
+        key: &str,
+    ) -> Result<crate::Observed<crate::object::Issue>, Error> {
+        let mut t = self.lock()?;
+        let lose = Self::before_write(&mut t)?;
+        let number = t.issues.keys().max().copied().unwrap_or(0) + 1;
+        let mut issue = crate::object::Issue {
+            number,
+            title: String::new(),
+            body: None,
+            state: crate::object::IssueState::Open,
+            state_reason: None,
+            labels: vec![],
+            assignees: vec![],
+            milestone: None,
+            locked: false,
+            author: Some("kradle-sync".into()),
+            created_at: None,
+            closed_at: None,
+            html_url: None,
+            pull_request: false,
+        };
+        apply_patch(&mut issue, patch);
+        issue.body = Some(crate::marker::embed(
+            issue.body.as_deref().unwrap_or_default(),
+            key,
+        ));
+        let at = Self::tick(&mut t);
+        let id = 7000 + number;
+        t.issues.insert(number, (id, issue.clone(), at));
+        t.creates += 1;
+        if lose {
+            return Err(Error::Provider {
+                provider: KIND.into(),
+                message: "timed out waiting for the response".into(),
+                retryable: true,
+                source: None,
+            });
+        }
+        Ok(Self::observed_issue(id, &issue, at))
+    }
+
+    async fn update_issue(
+        &self,
+        _: &ExternalTarget,
+        number: u64,
+        patch: &crate::IssuePatch,
+    ) -> Result<crate::Observed<crate::object::Issue>, Error> {
+        let mut t = self.lock()?;
+        let lose = Self::before_write(&mut t)?;
+        let at = Self::tick(&mut t);
+        let (id, issue, when) = t.issues.get_mut(&number).ok_or_else(unavailable)?;
+        apply_patch(issue, patch);
+        *when = at;
+        let shown = Self::observed_issue(*id, issue, at);
+        if lose {
+            return Err(unavailable());
+        }
+        Ok(shown)
+    }
+
+    async fn list_comments(
+        &self,
+        _: &ExternalTarget,
+        number: u64,
+        _: &crate::PageRequest,
+    ) -> Result<crate::Page<crate::Observed<crate::object::Comment>>, Error> {
+        let t = self.lock()?;
+        Ok(crate::Page::last(
+            t.comments
+                .values()
+                .filter(|(_, c, _)| c.issue_number == Some(number))
+                .map(|(id, c, at)| Self::observed_comment(*id, c, *at))
+                .collect(),
+        ))
+    }
+
+    async fn create_comment(
+        &self,
+        _: &ExternalTarget,
+        number: u64,
+        body: &str,
+        key: &str,
+    ) -> Result<crate::Observed<crate::object::Comment>, Error> {
+        let mut t = self.lock()?;
+        let lose = Self::before_write(&mut t)?;
+        let at = Self::tick(&mut t);
+        let id = 9000 + t.comments.len() as u64;
+        let comment = crate::object::Comment {
+            issue_native_id: t.issues.get(&number).map(|(id, _, _)| id.to_string()),
+            issue_number: Some(number),
+            body: crate::marker::embed(body, key),
+            author: Some("kradle-sync".into()),
+            created_at: Some(at),
+            html_url: None,
+        };
+        t.comments.insert(id, (id, comment.clone(), at));
+        t.creates += 1;
+        if lose {
+            return Err(unavailable());
+        }
+        Ok(Self::observed_comment(id, &comment, at))
+    }
+
+    async fn update_comment(
+        &self,
+        _: &ExternalTarget,
+        comment: &NativeId,
+        body: &str,
+    ) -> Result<crate::Observed<crate::object::Comment>, Error> {
+        let mut t = self.lock()?;
+        Self::before_write(&mut t)?;
+        let at = Self::tick(&mut t);
+        let id: u64 = comment.as_str().parse().map_err(|_| unavailable())?;
+        let (_, c, when) = t.comments.get_mut(&id).ok_or_else(unavailable)?;
+        c.body = body.to_owned();
+        *when = at;
+        Ok(Self::observed_comment(id, c, at))
+    }
+
+    async fn delete_comment(&self, _: &ExternalTarget, comment: &NativeId) -> Result<(), Error> {
+        let mut t = self.lock()?;
+        Self::before_write(&mut t)?;
+        let id: u64 = comment.as_str().parse().map_err(|_| unavailable())?;
+        t.comments.remove(&id);
+        Ok(())
+    }
+
+    async fn list_labels(
+        &self,
+        _: &ExternalTarget,
+        _: &crate::PageRequest,
+    ) -> Result<crate::Page<crate::Observed<crate::object::Label>>, Error> {
+        Ok(crate::Page::last(vec![]))
+    }
+
+    async fn list_milestones(
+        &self,
+        _: &ExternalTarget,
+        _: &crate::PageRequest,
+    ) -> Result<crate::Page<crate::Observed<crate::object::Milestone>>, Error> {
+        Ok(crate::Page::last(vec![]))
+    }
+
+    async fn find_issue_by_key(
+        &self,
+        _: &ExternalTarget,
+        key: &str,
+    ) -> Result<Option<crate::Observed<crate::object::Issue>>, Error> {
+        let t = self.lock()?;
+        Ok(t.issues
+            .values()
+            .find(|(_, i, _)| i.body.as_deref().and_then(crate::marker::find) == Some(key))
+            .map(|(id, i, at)| Self::observed_issue(*id, i, *at)))
+    }
+
+    async fn find_comment_by_key(
+        &self,
+        _: &ExternalTarget,
+        number: u64,
+        key: &str,
+    ) -> Result<Option<crate::Observed<crate::object::Comment>>, Error> {
+        let t = self.lock()?;
+        Ok(t.comments
+            .values()
+            .find(|(_, c, _)| {
+                c.issue_number == Some(number) && crate::marker::find(&c.body) == Some(key)
+            })
+            .map(|(id, c, at)| Self::observed_comment(*id, c, *at)))
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::Provider for SimulatedIssues {
+    fn descriptor(&self) -> &ProviderDescriptor {
+        &self.descriptor
+    }
+
+    async fn health(&self) -> Result<crate::ProviderHealth, Error> {
+        Ok(crate::ProviderHealth {
+            auth_ready: true,
+            rate_limit_remaining: None,
+            rate_limit_reset: None,
+            message: None,
+        })
+    }
+
+    fn issue_tracking(&self) -> Option<&dyn crate::IssueTracking> {
+        Some(self)
+    }
+}
