@@ -1,0 +1,330 @@
+//! Receiving, verifying and processing webhook deliveries.
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::audit::AuditSubject;
+use crate::delivery::{
+    DeliveryInput, DeliveryPhase, DeliveryRecord, payload_digest, step_delivery,
+};
+use crate::store::{Inserted, Transition};
+use crate::{Binding, BindingId, DeliveryId, Error, ProviderKind, WebhookAdapter, WebhookRequest};
+
+use super::{Engine, EventOutcome, ProcessReport, Receipt};
+
+/// Keeps a delivery to its binding's target. A delivery about one repository or project
+/// (`target` set) must be the binding's, or it is foreign as a whole. A delivery with no
+/// such target (an installation naming several repositories) keeps only the events for the
+/// binding's target, and is foreign only when none is.
+fn scope_to_binding(
+    mut n: crate::NormalizedWebhook,
+    binding: &Binding,
+) -> (crate::NormalizedWebhook, Option<crate::ExternalTarget>) {
+    let ours = |t: &crate::ExternalTarget| t.same_as(&binding.target);
+    if let Some(target) = &n.target {
+        let foreign = (!ours(target)).then(|| target.clone());
+        return (n, foreign);
+    }
+    let before = n.events.len();
+    let first_foreign = n
+        .events
+        .iter()
+        .filter_map(|e| e.target.clone())
+        .find(|t| !ours(t));
+    n.events.retain(|e| e.target.as_ref().is_none_or(ours));
+    let foreign = if before > 0 && n.events.is_empty() {
+        first_foreign
+    } else {
+        None
+    };
+    (n, foreign)
+}
+
+/// A deterministic jitter draw in `[0, 1]` for retry number `attempt` of `id`: retries
+/// of different work spread out, and a run can be reproduced.
+pub fn jitter_for(id: &str, attempt: u32) -> f64 {
+    let hash = Sha256::digest(format!("{id}#{attempt}").as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&hash[..8]);
+    u64::from_be_bytes(bytes) as f64 / u64::MAX as f64
+}
+
+impl Engine {
+    /// Verifies and stores a webhook for `binding` (the receiver's half). A request that
+    /// fails verification, is too large or names no binding is refused with a typed error,
+    /// audited, and never stored; a repeated delivery id is a [`Receipt::Duplicate`].
+    pub async fn receive(
+        &self,
+        binding: &BindingId,
+        request: WebhookRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Receipt, Error> {
+        let binding = self.binding(binding)?;
+        let adapter = self.adapter(&binding.provider)?;
+        let verified = self.verify(binding, adapter.as_ref(), &request);
+        let verified = match verified {
+            Ok(v) => v,
+            Err(err) => {
+                let detail = serde_json::json!({ "error": err.to_string(), "payload_digest": payload_digest(&request.body) });
+                let subject = AuditSubject::Delivery(
+                    request
+                        .headers
+                        .get(
+                            adapter
+                                .descriptor()
+                                .delivery_header
+                                .as_deref()
+                                .unwrap_or(""),
+                        )
+                        .unwrap_or("unknown")
+                        .to_owned(),
+                );
+                self.commit_audit(Self::audit(
+                    binding,
+                    now,
+                    subject,
+                    "delivery.rejected",
+                    "engine",
+                    detail,
+                ))
+                .await?;
+                return Err(err);
+            }
+        };
+        let record = DeliveryRecord {
+            provider: binding.provider.clone(),
+            delivery_id: verified.delivery_id.clone(),
+            binding: binding.id.clone(),
+            org: binding.org.clone(),
+            event: verified.event,
+            action: None,
+            received_at: now,
+            signature_algorithm: verified.algorithm,
+            verified: false,
+            payload_digest: payload_digest(&request.body),
+            body: request.body,
+            phase: DeliveryPhase::Received,
+            attempts: 0,
+            last_error: None,
+            note: None,
+            next_attempt_at: None,
+            events: 0,
+        };
+        let (record, _) = step_delivery(record, DeliveryInput::Verified, now, &self.config.retry);
+        let (record, _) = step_delivery(record, DeliveryInput::Enqueue, now, &self.config.retry);
+        match self.store.insert_delivery(&record).await? {
+            Inserted::New => {
+                let detail = serde_json::json!({ "event": record.event, "payload_digest": record.payload_digest });
+                let subject = AuditSubject::Delivery(record.delivery_id.to_string());
+                self.commit_audit(Self::audit(
+                    binding,
+                    now,
+                    subject,
+                    "delivery.accepted",
+                    &format!("provider:{}", binding.provider),
+                    detail,
+                ))
+                .await?;
+                Ok(Receipt::Accepted(record.delivery_id))
+            }
+            Inserted::Duplicate(_) => Ok(Receipt::Duplicate(record.delivery_id)),
+        }
+    }
+
+    fn verify(
+        &self,
+        binding: &Binding,
+        adapter: &dyn WebhookAdapter,
+        request: &WebhookRequest,
+    ) -> Result<crate::VerifiedWebhook, Error> {
+        if request.body.len() > self.config.max_body_bytes {
+            return Err(Error::PayloadTooLarge {
+                size: request.body.len(),
+                limit: self.config.max_body_bytes,
+            });
+        }
+        let descriptor = adapter.descriptor();
+        match &binding.webhook_secret {
+            Some(secret) => adapter.verify_webhook(request, secret),
+            None if descriptor.signature.needs_secret() => Err(Error::Validation {
+                rule: "webhook-secret",
+                detail: format!(
+                    "binding {} has no webhook secret; configure one to accept {} webhooks",
+                    binding.id, binding.provider
+                ),
+            }),
+            None => adapter.verify_webhook(request, &crate::Secret::new("")),
+        }
+    }
+
+    /// Processes a stored delivery (the worker's half): normalizes it, checks that it
+    /// belongs to its binding's target, applies its events and records the outcome.
+    /// Malformed payloads are dead-lettered at once; other failures are retried with
+    /// backoff until the retry policy dead-letters them.
+    pub async fn process(
+        &self,
+        provider: &ProviderKind,
+        id: &DeliveryId,
+        now: DateTime<Utc>,
+    ) -> Result<ProcessReport, Error> {
+        let record = self
+            .store
+            .get_delivery(provider, id)
+            .await?
+            .ok_or_else(|| Error::Store {
+                store: "engine",
+                message: format!("delivery {id} of {provider} is not stored"),
+                source: None,
+            })?;
+        let binding = self.binding(&record.binding)?;
+        let adapter = self.adapter(provider)?;
+        let (mut record, _) = step_delivery(record, DeliveryInput::Claim, now, &self.config.retry);
+        if record.phase != DeliveryPhase::Processing {
+            return Ok(ProcessReport {
+                phase: Some(record.phase),
+                ..ProcessReport::default()
+            });
+        }
+        let request = WebhookRequest {
+            headers: crate::Headers::from_pairs(
+                [
+                    adapter
+                        .descriptor()
+                        .event_header
+                        .clone()
+                        .map(|h| (h, record.event.clone())),
+                    adapter
+                        .descriptor()
+                        .delivery_header
+                        .clone()
+                        .map(|h| (h, record.delivery_id.to_string())),
+                ]
+                .into_iter()
+                .flatten(),
+            ),
+            body: std::mem::take(&mut record.body),
+        };
+        let normalized = adapter.normalize_webhook(&request);
+        record.body = request.body;
+        let mut report = ProcessReport::default();
+        let input = match normalized {
+            Err(err) => {
+                report.error = Some(err.to_string());
+                DeliveryInput::Failed {
+                    error: err.to_string(),
+                    retryable: err.is_retryable(),
+                    jitter: jitter_for(id.as_str(), record.attempts),
+                }
+            }
+            Ok(n) => {
+                record.action = n.action.clone();
+                let (n, foreign) = scope_to_binding(n, binding);
+                if let Some(target) = foreign {
+                    let err = Error::CrossOrg {
+                        binding: binding.id.clone(),
+                        org: binding.org.clone(),
+                        expected: binding.target.to_string(),
+                        actual: target.to_string(),
+                    };
+                    report.error = Some(err.to_string());
+                    DeliveryInput::Rejected {
+                        reason: err.to_string(),
+                    }
+                } else {
+                    report.events = u32::try_from(n.events.len()).unwrap_or(u32::MAX);
+                    report.ignored = n.ignored.clone();
+                    let mut failure = None;
+                    for event in n.events {
+                        match self.apply_event(binding, event, now).await {
+                            Ok(EventOutcome::Applied) => report.applied += 1,
+                            Ok(EventOutcome::Stale) => report.stale += 1,
+                            Ok(_) => {}
+                            Err(err) => {
+                                failure = Some(err);
+                                break;
+                            }
+                        }
+                    }
+                    match failure {
+                        None => DeliveryInput::Processed {
+                            events: report.events,
+                            note: n.ignored,
+                        },
+                        Some(err) => {
+                            report.error = Some(err.to_string());
+                            DeliveryInput::Failed {
+                                error: err.to_string(),
+                                retryable: err.is_retryable(),
+                                jitter: jitter_for(id.as_str(), record.attempts),
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        let (record, _) = step_delivery(record, input, now, &self.config.retry);
+        report.phase = Some(record.phase);
+        let detail = serde_json::json!({ "phase": record.phase, "events": report.events, "applied": report.applied, "error": report.error, "ignored": report.ignored });
+        let audit = Self::audit(
+            binding,
+            now,
+            AuditSubject::Delivery(id.to_string()),
+            "delivery.processed",
+            "engine",
+            detail,
+        );
+        self.store
+            .commit(Transition {
+                deliveries: vec![record],
+                audit: vec![audit],
+                ..Transition::default()
+            })
+            .await?;
+        Ok(report)
+    }
+
+    /// Receives and, when new, processes a webhook: what a single-process host calls per
+    /// request. Returns the receipt and, for an accepted delivery, the processing report.
+    pub async fn ingest(
+        &self,
+        binding: &BindingId,
+        request: WebhookRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(Receipt, Option<ProcessReport>), Error> {
+        let provider = self.binding(binding)?.provider.clone();
+        match self.receive(binding, request, now).await? {
+            Receipt::Accepted(id) => {
+                let report = self.process(&provider, &id, now).await?;
+                Ok((Receipt::Accepted(id), Some(report)))
+            }
+            duplicate => Ok((duplicate, None)),
+        }
+    }
+
+    /// Replays a stored delivery: a new processing attempt of the same delivery (events
+    /// already applied are not applied again).
+    pub async fn replay_delivery(
+        &self,
+        provider: &ProviderKind,
+        id: &DeliveryId,
+        now: DateTime<Utc>,
+    ) -> Result<ProcessReport, Error> {
+        let record = self
+            .store
+            .get_delivery(provider, id)
+            .await?
+            .ok_or_else(|| Error::Store {
+                store: "engine",
+                message: format!("delivery {id} of {provider} is not stored"),
+                source: None,
+            })?;
+        let (record, _) = step_delivery(record, DeliveryInput::Replay, now, &self.config.retry);
+        self.store
+            .commit(Transition {
+                deliveries: vec![record],
+                ..Transition::default()
+            })
+            .await?;
+        self.process(provider, id, now).await
+    }
+}
