@@ -1,0 +1,260 @@
+//! Events per second the PostgreSQL store commits, beside the floor measured in the same
+//! run: a plain batched `INSERT … ON CONFLICT DO NOTHING` of the same delivery rows.
+//!
+//! ```sh
+//! DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
+//!     cargo bench -p kradle-store-postgres --bench throughput
+//! ```
+//!
+//! Each transition is what the engine commits for one applied webhook event: the event
+//! key, the object's new state, the delivery record's update and an audit record. Each
+//! batch uses fresh keys, so nothing is refused as already applied.
+#![allow(missing_docs, clippy::expect_used, clippy::unwrap_used)]
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::DateTime;
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use kradle_store_postgres::PostgresStore;
+use kradle_store_postgres::sqlx::{self, AssertSqlSafe};
+use kradle_sync_core::audit::{AuditRecord, AuditSubject};
+use kradle_sync_core::delivery::{DeliveryPhase, DeliveryRecord};
+use kradle_sync_core::projection::{FieldRegister, ObjectState};
+use kradle_sync_core::testing::conformance::delivery;
+use kradle_sync_core::{
+    Authority, EventKey, ObjectKey, OrgId, Rank, ResourceKind, SyncStore, Transition,
+};
+use tokio::runtime::Runtime;
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+fn delivery_row(n: u64) -> DeliveryRecord {
+    let mut d = delivery(&format!("bench-{n}"), "acme/app");
+    d.body = format!(
+        "{{\"action\":\"edited\",\"issue\":{{\"id\":{n},\"number\":{n},\"title\":\"Spelling error in the README\",\"body\":\"{}\"}}}}",
+        "x".repeat(600)
+    )
+    .into_bytes();
+    d
+}
+
+/// What the engine commits for one applied event.
+fn transition(n: u64) -> Transition {
+    let at = DateTime::from_timestamp(1_700_000_000 + (n % 1000) as i64, 0).unwrap();
+    let native = n.to_string();
+    let mut state = ObjectState::new(
+        ObjectKey::new("github", "acme/app", ResourceKind::Issue, native.as_str()),
+        OrgId::new("acme"),
+    );
+    let rank = Rank {
+        at: Some(at),
+        sequence: None,
+        authority: Authority::Webhook,
+    };
+    for (field, value) in [
+        ("title", serde_json::json!("Spelling error in the README")),
+        (
+            "body",
+            serde_json::json!("It looks like you accidentally spelled 'commit' with a single 't'."),
+        ),
+        ("state", serde_json::json!("open")),
+        ("labels", serde_json::json!(["bug", "docs"])),
+        ("assignees", serde_json::json!(["octocat"])),
+    ] {
+        state.external.insert(
+            field.into(),
+            FieldRegister {
+                rank,
+                value,
+                ambiguous: false,
+            },
+        );
+    }
+    let mut d = delivery_row(n);
+    d.phase = DeliveryPhase::Processed;
+    d.attempts = 1;
+    d.events = 1;
+    Transition {
+        object: Some((state, None)),
+        events: vec![EventKey {
+            provider: "github".into(),
+            delivery_id: d.delivery_id.clone(),
+            action: "edited".into(),
+            kind: ResourceKind::Issue,
+            native_id: native.as_str().into(),
+        }],
+        deliveries: vec![d],
+        audit: vec![AuditRecord {
+            at,
+            org: "acme".into(),
+            provider: "github".into(),
+            binding: "acme/app".into(),
+            subject: AuditSubject::Object(format!("github/acme/app/issue/{n}")),
+            action: "event.applied".into(),
+            actor: "provider:github".into(),
+            detail: serde_json::json!({ "delivery": format!("bench-{n}"), "fields": ["title", "body"] }),
+        }],
+        ..Transition::default()
+    }
+}
+
+fn batch(size: u64) -> Vec<Transition> {
+    let start = NEXT.fetch_add(size, Ordering::Relaxed);
+    (start..start + size).map(transition).collect()
+}
+
+struct Setup {
+    rt: Runtime,
+    store: PostgresStore,
+    floor_sql: String,
+}
+
+fn setup() -> Option<Setup> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let schema = format!("kbench_{}", std::process::id());
+    let store = match rt.block_on(PostgresStore::connect_with_schema(&url, &schema)) {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("SKIPPED throughput bench: {e}");
+            return None;
+        }
+    };
+    let s = format!("\"{schema}\"");
+    rt.block_on(
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "CREATE TABLE {s}.floor_deliveries (LIKE {s}.deliveries INCLUDING ALL)"
+        )))
+        .execute(store.pool()),
+    )
+    .expect("floor table");
+    let floor_sql = format!(
+        "INSERT INTO {s}.floor_deliveries
+             (provider, delivery_id, binding, org, phase, ordering_key, record, body)
+         SELECT provider, delivery_id, binding, org, phase, ordering_key, record::json, body
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::text[], $8::bytea[])
+             AS u(provider, delivery_id, binding, org, phase, ordering_key, record, body)
+         ON CONFLICT DO NOTHING"
+    );
+    Some(Setup {
+        rt,
+        store,
+        floor_sql,
+    })
+}
+
+/// The floor: the same delivery rows, one multi-row insert per batch.
+async fn floor_insert(setup: &Setup, rows: Vec<DeliveryRecord>) {
+    let mut cols: [Vec<String>; 7] = Default::default();
+    let mut bodies = Vec::with_capacity(rows.len());
+    for d in rows {
+        cols[0].push(d.provider.to_string());
+        cols[1].push(d.delivery_id.to_string());
+        cols[2].push(d.binding.to_string());
+        cols[3].push(d.org.to_string());
+        cols[4].push(d.phase.as_str().to_owned());
+        cols[5].push(format!("{}/{}", d.provider, d.binding));
+        cols[6].push(serde_json::to_string(&d).unwrap());
+        bodies.push(d.body);
+    }
+    let [a, b, c, d, e, f, g] = cols;
+    sqlx::query(AssertSqlSafe(setup.floor_sql.clone()))
+        .bind(a)
+        .bind(b)
+        .bind(c)
+        .bind(d)
+        .bind(e)
+        .bind(f)
+        .bind(g)
+        .bind(bodies)
+        .execute(setup.store.pool())
+        .await
+        .expect("floor insert");
+}
+
+fn throughput(c: &mut Criterion) {
+    let Some(setup) = setup() else { return };
+    let mut group = c.benchmark_group("postgres");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    for size in [100u64, 500] {
+        group.throughput(Throughput::Elements(size));
+        group.bench_function(format!("floor_insert_on_conflict/{size}"), |b| {
+            b.iter_batched(
+                || {
+                    let start = NEXT.fetch_add(size, Ordering::Relaxed);
+                    (start..start + size).map(delivery_row).collect::<Vec<_>>()
+                },
+                |rows| setup.rt.block_on(floor_insert(&setup, rows)),
+                BatchSize::PerIteration,
+            )
+        });
+        group.bench_function(format!("commit_batch/{size}"), |b| {
+            b.iter_batched(
+                || batch(size),
+                |ts| {
+                    black_box(
+                        setup
+                            .rt
+                            .block_on(setup.store.commit_batch(ts))
+                            .expect("commit"),
+                    )
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    // For contrast: one transition per database transaction, from 8 concurrent tasks
+    // (PostgreSQL's group commit shares WAL flushes between them).
+    group.throughput(Throughput::Elements(64));
+    group.bench_function("commit_single_x8_tasks/64", |b| {
+        b.iter_batched(
+            || batch(64),
+            |ts| {
+                setup.rt.block_on(async {
+                    let mut chunks: Vec<Vec<Transition>> = vec![Vec::new(); 8];
+                    for (i, t) in ts.into_iter().enumerate() {
+                        chunks[i % 8].push(t);
+                    }
+                    let tasks: Vec<_> = chunks
+                        .into_iter()
+                        .map(|chunk| {
+                            let store = setup.store.clone();
+                            tokio::spawn(async move {
+                                for t in chunk {
+                                    store.commit(t).await.expect("commit");
+                                }
+                            })
+                        })
+                        .collect();
+                    for t in tasks {
+                        t.await.expect("task");
+                    }
+                })
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+    let schema = setup.store.schema().to_owned();
+    setup
+        .rt
+        .block_on(
+            sqlx::query(AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
+                .execute(setup.store.pool()),
+        )
+        .expect("drop the bench schema");
+}
+
+criterion_group!(benches, throughput);
+criterion_main!(benches);

@@ -1,0 +1,239 @@
+//! The work queue: deliveries waiting for a worker, claimed with leases.
+//!
+//! A delivery is *pending* while its phase is `queued` or `failed`; it is *claimable* when
+//! pending, due (`next_attempt_at` unset or past) and not under a live lease. A claim sets
+//! `lease_owner` and `lease_until`; the phase stays as it is, because the engine's
+//! [`process`](kradle_sync_core::Engine::process) moves it to `processing` itself and
+//! commits the outcome. Committing a delivery record (what `process` does when it
+//! finishes) ends the lease, so completion needs no call of its own. A worker that dies
+//! holds its claims only until their lease expires.
+//!
+//! **Per-object ordering.** Each delivery has an ordering key, fixed when it is stored
+//! (see [`PostgresStore::with_ordering_key`]). At most one delivery per key is under a
+//! live lease at any time, and a key's deliveries are claimed oldest first. A claim takes
+//! a transaction-scoped advisory lock on each candidate key (a concurrent claimer skips
+//! keys it cannot lock), then, in a fresh snapshot that sees every claim committed before
+//! the lock was granted, re-checks that no delivery of the key holds a live lease and locks
+//! the chosen rows `FOR UPDATE SKIP LOCKED`. A delivery waiting for its retry does not hold
+//! back later deliveries of its key: the projection converges whatever the order
+//! (invariant 2); what the key guarantees is that two workers never process the same
+//! object at once.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kradle_sync_core::delivery::DeliveryRecord;
+use kradle_sync_core::{DeliveryId, Error, ProviderKind};
+use sqlx::postgres::PgListener;
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::PostgresStore;
+use crate::error::classify;
+
+/// Candidate keys examined per requested delivery; extra candidates cover keys that a
+/// concurrent claimer holds.
+const CANDIDATES_PER_CLAIM: i64 = 2;
+
+fn lease_end(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(lease)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+impl PostgresStore {
+    /// Claims up to `limit` claimable deliveries for `worker` until `now + lease`, oldest
+    /// first, at most one per ordering key and none of a key that already has a delivery
+    /// under a live lease. Returns them with their bodies, in arrival order.
+    ///
+    /// Process each with [`Engine::process`](kradle_sync_core::Engine::process): the
+    /// record it commits ends the lease. Call [`release`](Self::release) for claims you
+    /// will not process, and [`renew_leases`](Self::renew_leases) when processing may
+    /// outlast the lease. `now` is the worker's clock; workers should agree on the time
+    /// within a small fraction of the lease.
+    pub async fn claim_deliveries(
+        &self,
+        worker: &str,
+        lease: Duration,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DeliveryRecord>, Error> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let fail = self.fail("claiming deliveries");
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX / CANDIDATES_PER_CLAIM);
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+            .await
+            .map_err(&fail)?;
+        let keys: Vec<String> = sqlx::query(AssertSqlSafe(self.sql.claim_keys.clone()))
+            .bind(now)
+            .bind(limit.saturating_mul(CANDIDATES_PER_CLAIM))
+            .bind(self.lock_namespace)
+            .fetch_all(&mut *tx)
+            .await
+            .and_then(|rows| rows.iter().map(|r| r.try_get(0)).collect())
+            .map_err(&fail)?;
+        if keys.is_empty() {
+            tx.rollback().await.map_err(&fail)?;
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = keys
+            .into_iter()
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .collect();
+        let rows = sqlx::query(AssertSqlSafe(self.sql.claim.clone()))
+            .bind(keys)
+            .bind(now)
+            .bind(worker)
+            .bind(lease_end(now, lease))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let seq: i64 = row.try_get(0).map_err(&fail)?;
+            claimed.push((seq, self.delivery_row(row, 1)?));
+        }
+        tx.commit().await.map_err(&fail)?;
+        claimed.sort_by_key(|(seq, _)| *seq);
+        tracing::debug!(schema = %self.schema, worker, claimed = claimed.len(), "claimed deliveries");
+        Ok(claimed.into_iter().map(|(_, d)| d).collect())
+    }
+
+    /// Gives back `worker`'s claims on these deliveries without processing them (a
+    /// graceful shutdown, a worker that took more than it can do). Returns how many leases
+    /// ended; claims that expired or were taken over are left alone.
+    pub async fn release(
+        &self,
+        worker: &str,
+        deliveries: &[(ProviderKind, DeliveryId)],
+    ) -> Result<u64, Error> {
+        if deliveries.is_empty() {
+            return Ok(0);
+        }
+        let (providers, ids): (Vec<String>, Vec<String>) = deliveries
+            .iter()
+            .map(|(p, d)| (p.to_string(), d.to_string()))
+            .unzip();
+        let released: i64 = sqlx::query(AssertSqlSafe(self.sql.release.clone()))
+            .bind(worker)
+            .bind(providers)
+            .bind(ids)
+            .bind(&*self.channel)
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(self.fail("releasing claims"))?;
+        Ok(u64::try_from(released).unwrap_or(0))
+    }
+
+    /// Gives back every claim `worker` holds. Returns how many leases ended.
+    pub async fn release_all(&self, worker: &str) -> Result<u64, Error> {
+        let released: i64 = sqlx::query(AssertSqlSafe(self.sql.release_all.clone()))
+            .bind(worker)
+            .bind(&*self.channel)
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(self.fail("releasing claims"))?;
+        Ok(u64::try_from(released).unwrap_or(0))
+    }
+
+    /// Extends `worker`'s live leases on pending deliveries to `now + lease` (a heartbeat
+    /// for long processing). Leases that already expired are not revived: another worker
+    /// may have taken those deliveries. Returns how many leases were extended.
+    pub async fn renew_leases(
+        &self,
+        worker: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<u64, Error> {
+        Ok(sqlx::query(AssertSqlSafe(self.sql.renew.clone()))
+            .bind(worker)
+            .bind(lease_end(now, lease))
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(self.fail("renewing leases"))?
+            .rows_affected())
+    }
+
+    /// Announces new work on the store's channel. Inserts, releases and delivery commits
+    /// already do; this is for work that becomes due on its own (a retry time passing).
+    pub async fn notify_work(&self) -> Result<(), Error> {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(&*self.channel)
+            .execute(&self.pool)
+            .await
+            .map_err(self.fail("notifying workers"))?;
+        Ok(())
+    }
+
+    /// Opens a listener on the store's channel (one connection of its own) for
+    /// [`WorkListener::wait_for_work`].
+    pub async fn listen(&self) -> Result<WorkListener, Error> {
+        let fail = self.fail("listening for work");
+        let mut listener = PgListener::connect_with(&self.pool).await.map_err(&fail)?;
+        listener.listen(&self.channel).await.map_err(&fail)?;
+        Ok(WorkListener {
+            listener,
+            target: self.target.to_string(),
+            schema: self.schema.to_string(),
+        })
+    }
+}
+
+/// Wakes a worker when work may have arrived: a hint, never the source of truth. A worker
+/// loops on [`claim_deliveries`](PostgresStore::claim_deliveries) and, when it gets
+/// nothing, waits here with a timeout (retries come due and leases expire without any
+/// notification).
+///
+/// ```no_run
+/// # async fn worker(store: kradle_store_postgres::PostgresStore) -> Result<(), kradle_sync_core::Error> {
+/// use std::time::Duration;
+/// let mut wake = store.listen().await?;
+/// loop {
+///     let batch = store
+///         .claim_deliveries("worker-1", Duration::from_secs(60), 16, chrono::Utc::now())
+///         .await?;
+///     if batch.is_empty() {
+///         wake.wait_for_work(Duration::from_secs(1)).await?;
+///         continue;
+///     }
+///     for delivery in batch {
+///         // engine.process(&delivery.provider, &delivery.delivery_id, now).await?;
+///     }
+/// }
+/// # }
+/// ```
+pub struct WorkListener {
+    listener: PgListener,
+    target: String,
+    schema: String,
+}
+
+impl std::fmt::Debug for WorkListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkListener")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkListener {
+    /// Waits until a notification arrives or `timeout` passes; returns whether one arrived.
+    /// Notifications that arrived meanwhile are consumed together.
+    pub async fn wait_for_work(&mut self, timeout: Duration) -> Result<bool, Error> {
+        match tokio::time::timeout(timeout, self.listener.recv()).await {
+            Err(_elapsed) => Ok(false),
+            Ok(Ok(_)) => {
+                while self.listener.next_buffered().is_some() {}
+                Ok(true)
+            }
+            Ok(Err(e)) => Err(classify(e, &self.target, &self.schema, "waiting for work").into()),
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! The `SyncStore` implementation: reads, delivery inserts and the cache. Commits are in
+//! `commit.rs`.
+
+use async_trait::async_trait;
+use kradle_sync_core::audit::AuditRecord;
+use kradle_sync_core::conflict::ConflictRecord;
+use kradle_sync_core::delivery::{DeliveryPhase, DeliveryRecord};
+use kradle_sync_core::projection::ObjectState;
+use kradle_sync_core::store::{CacheEntry, CommitOutcome, Filter, Inserted, SyncScope, SyncState};
+use kradle_sync_core::write_intent::{WriteIntent, WritePhase};
+use kradle_sync_core::{
+    DeliveryId, Error, EventKey, ObjectKey, ProviderKind, SyncStore, Transition,
+};
+use sqlx::postgres::PgRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::PostgresStore;
+use crate::error::PostgresError;
+use crate::records::{delivery_from_row, from_json, to_json};
+
+/// The filter's columns as nullable text parameters: org, provider, binding, kind.
+fn filter_params(filter: &Filter) -> [Option<String>; 4] {
+    [
+        filter.org.as_ref().map(ToString::to_string),
+        filter.provider.as_ref().map(ToString::to_string),
+        filter.binding.as_ref().map(ToString::to_string),
+        filter.kind.map(|k| k.as_str().to_owned()),
+    ]
+}
+
+impl PostgresStore {
+    pub(crate) fn text(&self, row: &PgRow, index: usize) -> Result<String, PostgresError> {
+        row.try_get(index).map_err(self.fail("reading a row"))
+    }
+
+    fn records<T: serde::de::DeserializeOwned>(
+        &self,
+        rows: &[PgRow],
+        table: &'static str,
+    ) -> Result<Vec<T>, PostgresError> {
+        rows.iter()
+            .map(|row| from_json(&self.text(row, 0)?, &self.schema, table))
+            .collect()
+    }
+
+    pub(crate) fn delivery_row(
+        &self,
+        row: &PgRow,
+        offset: usize,
+    ) -> Result<DeliveryRecord, PostgresError> {
+        let record = self.text(row, offset)?;
+        let body: Vec<u8> = row
+            .try_get(offset + 1)
+            .map_err(self.fail("reading a delivery body"))?;
+        delivery_from_row(&record, body, &self.schema)
+    }
+
+    /// Stores a delivery with an explicit ordering key (instead of the one the store's
+    /// ordering-key function computes), unless one with the same provider and id exists.
+    /// A receiver that can tell from the payload which object a delivery is about passes
+    /// that object's key here, so deliveries of different objects are processed in
+    /// parallel while those of one object never are. New deliveries wake waiting workers
+    /// (`NOTIFY`).
+    pub async fn insert_delivery_with_ordering_key(
+        &self,
+        delivery: &DeliveryRecord,
+        ordering_key: &str,
+    ) -> Result<Inserted, Error> {
+        let fail = self.fail("inserting a delivery");
+        let inserted: i64 = sqlx::query(AssertSqlSafe(self.sql.insert_delivery.clone()))
+            .bind(delivery.provider.as_str())
+            .bind(delivery.delivery_id.as_str())
+            .bind(delivery.binding.as_str())
+            .bind(delivery.org.as_str())
+            .bind(delivery.phase.as_str())
+            .bind(delivery.next_attempt_at)
+            .bind(ordering_key)
+            .bind(to_json(delivery, "delivery")?)
+            .bind(delivery.body.as_slice())
+            .bind(&*self.channel)
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(&fail)?;
+        if inserted > 0 {
+            return Ok(Inserted::New);
+        }
+        // The row exists and is committed: ON CONFLICT DO NOTHING waited for any
+        // concurrent inserter to finish.
+        match self
+            .get_delivery(&delivery.provider, &delivery.delivery_id)
+            .await?
+        {
+            Some(existing) => Ok(Inserted::Duplicate(Box::new(existing))),
+            None => Err(PostgresError::Raced.into()),
+        }
+    }
+}
+
+#[async_trait]
+impl SyncStore for PostgresStore {
+    async fn insert_delivery(&self, delivery: &DeliveryRecord) -> Result<Inserted, Error> {
+        let key = self.ordering_key_of(delivery);
+        self.insert_delivery_with_ordering_key(delivery, &key).await
+    }
+
+    async fn get_delivery(
+        &self,
+        provider: &ProviderKind,
+        id: &DeliveryId,
+    ) -> Result<Option<DeliveryRecord>, Error> {
+        let row = sqlx::query(AssertSqlSafe(self.sql.get_delivery.clone()))
+            .bind(provider.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.fail("reading a delivery"))?;
+        Ok(row.map(|r| self.delivery_row(&r, 0)).transpose()?)
+    }
+
+    async fn list_deliveries(
+        &self,
+        filter: &Filter,
+        phase: Option<DeliveryPhase>,
+    ) -> Result<Vec<DeliveryRecord>, Error> {
+        let [org, provider, binding, _] = filter_params(filter);
+        let rows = sqlx::query(AssertSqlSafe(self.sql.list_deliveries.clone()))
+            .bind(org)
+            .bind(provider)
+            .bind(binding)
+            .bind(phase.map(DeliveryPhase::as_str))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.fail("listing deliveries"))?;
+        let mut out = rows
+            .iter()
+            .map(|r| self.delivery_row(r, 0))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by(|a, b| (&a.provider, &a.delivery_id).cmp(&(&b.provider, &b.delivery_id)));
+        Ok(out)
+    }
+
+    async fn load_object(&self, key: &ObjectKey) -> Result<Option<ObjectState>, Error> {
+        let row = sqlx::query(AssertSqlSafe(self.sql.load_object.clone()))
+            .bind(key.provider.as_str())
+            .bind(key.binding.as_str())
+            .bind(key.kind.as_str())
+            .bind(key.native_id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.fail("loading an object"))?;
+        Ok(row
+            .map(|r| from_json(&self.text(&r, 0)?, &self.schema, "objects"))
+            .transpose()?)
+    }
+
+    async fn list_objects(&self, filter: &Filter) -> Result<Vec<ObjectState>, Error> {
+        let [org, provider, binding, kind] = filter_params(filter);
+        let rows = sqlx::query(AssertSqlSafe(self.sql.list_objects.clone()))
+            .bind(org)
+            .bind(provider)
+            .bind(binding)
+            .bind(kind)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.fail("listing objects"))?;
+        let mut out: Vec<ObjectState> = self.records(&rows, "objects")?;
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    async fn event_applied(&self, key: &EventKey) -> Result<bool, Error> {
+        Ok(sqlx::query(AssertSqlSafe(self.sql.event_applied.clone()))
+            .bind(key.provider.as_str())
+            .bind(key.delivery_id.as_str())
+            .bind(key.action.as_str())
+            .bind(key.kind.as_str())
+            .bind(key.native_id.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(self.fail("looking up an event key"))?)
+    }
+
+    async fn commit(&self, transition: Transition) -> Result<CommitOutcome, Error> {
+        let mut outcomes = self.commit_all(std::slice::from_ref(&transition)).await?;
+        Ok(outcomes.pop().unwrap_or(CommitOutcome::Committed))
+    }
+
+    async fn get_write_intent(&self, id: &str) -> Result<Option<WriteIntent>, Error> {
+        let row = sqlx::query(AssertSqlSafe(self.sql.get_intent.clone()))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.fail("reading a write intent"))?;
+        Ok(row
+            .map(|r| from_json(&self.text(&r, 0)?, &self.schema, "write_intents"))
+            .transpose()?)
+    }
+
+    async fn list_write_intents(
+        &self,
+        filter: &Filter,
+        phase: Option<WritePhase>,
+    ) -> Result<Vec<WriteIntent>, Error> {
+        let [org, provider, binding, kind] = filter_params(filter);
+        let rows = sqlx::query(AssertSqlSafe(self.sql.list_intents.clone()))
+            .bind(org)
+            .bind(provider)
+            .bind(binding)
+            .bind(kind)
+            .bind(phase.map(WritePhase::as_str))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.fail("listing write intents"))?;
+        let mut out: Vec<WriteIntent> = self.records(&rows, "write_intents")?;
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    async fn get_conflict(&self, id: &str) -> Result<Option<ConflictRecord>, Error> {
+        let row = sqlx::query(AssertSqlSafe(self.sql.get_conflict.clone()))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.fail("reading a conflict"))?;
+        Ok(row
+            .map(|r| from_json(&self.text(&r, 0)?, &self.schema, "conflicts"))
+            .transpose()?)
+    }
+
+    async fn list_conflicts(&self, filter: &Filter) -> Result<Vec<ConflictRecord>, Error> {
+        let [org, provider, binding, kind] = filter_params(filter);
+        let rows = sqlx::query(AssertSqlSafe(self.sql.list_conflicts.clone()))
+            .bind(org)
+            .bind(provider)
+            .bind(binding)
+            .bind(kind)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.fail("listing conflicts"))?;
+        let mut out: Vec<ConflictRecord> = self.records(&rows, "conflicts")?;
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    async fn list_audit(&self, filter: &Filter) -> Result<Vec<AuditRecord>, Error> {
+        let [org, provider, binding, _] = filter_params(filter);
+        let rows = sqlx::query(AssertSqlSafe(self.sql.list_audit.clone()))
+            .bind(org)
+            .bind(provider)
+            .bind(binding)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.fail("listing audit records"))?;
+        Ok(self.records(&rows, "audit")?)
+    }
+
+    async fn get_sync_state(&self, scope: &SyncScope) -> Result<Option<SyncState>, Error> {
+        let row = sqlx::query(AssertSqlSafe(self.sql.get_sync_state.clone()))
+            .bind(to_json(scope, "sync scope")?)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.fail("reading a sync state"))?;
+        Ok(row
+            .map(|r| from_json(&self.text(&r, 0)?, &self.schema, "sync_states"))
+            .transpose()?)
+    }
+
+    async fn cache_get(&self, key: &str) -> Result<Option<CacheEntry>, Error> {
+        let fail = self.fail("reading the HTTP cache");
+        let row = sqlx::query(AssertSqlSafe(self.sql.cache_get.clone()))
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(&fail)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(CacheEntry {
+            etag: row.try_get(0).map_err(&fail)?,
+            last_modified: row.try_get(1).map_err(&fail)?,
+            body: row.try_get(2).map_err(&fail)?,
+        }))
+    }
+
+    async fn cache_put(&self, key: &str, entry: CacheEntry) -> Result<(), Error> {
+        sqlx::query(AssertSqlSafe(self.sql.cache_put.clone()))
+            .bind(key)
+            .bind(entry.etag)
+            .bind(entry.last_modified)
+            .bind(entry.body)
+            .execute(&self.pool)
+            .await
+            .map_err(self.fail("writing the HTTP cache"))?;
+        Ok(())
+    }
+}
