@@ -9,6 +9,7 @@ mod forge;
 mod hooks;
 mod issue_tracking;
 mod normalize;
+mod ordering;
 mod rest;
 mod signature;
 mod wire;
@@ -76,6 +77,11 @@ impl WebhookAdapter for GithubWebhooks {
 
     fn normalize_webhook(&self, request: &WebhookRequest) -> Result<NormalizedWebhook, Error> {
         Ok(normalize::normalize(request)?)
+    }
+
+    fn ordering_key(&self, request: &WebhookRequest) -> Option<String> {
+        let event = request.headers.get("X-GitHub-Event")?;
+        ordering::ordering_key(event, &request.body)
     }
 
     fn parse_rest_object(

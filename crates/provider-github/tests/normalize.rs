@@ -542,3 +542,31 @@ fn the_idempotency_marker_is_not_part_of_a_body() {
     let normalized = normalize_value("issue_comment", &comment);
     assert_eq!(fields(&normalized.events[0])["body"], json!(text));
 }
+
+#[test]
+fn ordering_keys_name_the_primary_object() {
+    use kradle_sync_core::WebhookAdapter;
+    let key = |event: &str, path: &str| {
+        let body = serde_json::to_vec(&fixture_json(path)).unwrap();
+        GithubWebhooks::new().ordering_key(&signed(event, body))
+    };
+    // A comment orders with its issue.
+    assert_eq!(
+        key("issues", "webhooks/issues/opened.json").as_deref(),
+        Some("issue:444500041")
+    );
+    assert_eq!(
+        key("issue_comment", "webhooks/issue_comment/created.json").as_deref(),
+        Some("issue:444500041")
+    );
+    assert_eq!(
+        key("label", "webhooks/label/created.json").as_deref(),
+        Some("label:1362937026")
+    );
+    let job = key("workflow_job", "webhooks/workflow_job/queued.json").unwrap();
+    let run_id = fixture_json("webhooks/workflow_job/queued.json")["workflow_job"]["run_id"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(job, format!("pipeline:{run_id}"));
+    assert_eq!(key("ping", "webhooks/ping/event.json"), None);
+}

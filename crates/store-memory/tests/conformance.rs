@@ -71,6 +71,11 @@ proptest! {
     }
 
     #[test]
+    fn batches_match_one_by_one((history, a, _) in arb_history_and_schedules(), batch in 1usize..8) {
+        block_on(invariants::check_batches_match_one_by_one(&fresh, &history, &a, batch));
+    }
+
+    #[test]
     fn writes_never_duplicate(fields in arb_issue_fields(), title in titles()) {
         block_on(invariants::check_writes_never_duplicate(&fresh, &fields, title));
     }

@@ -88,6 +88,11 @@ pub struct DeliveryRecord {
     pub next_attempt_at: Option<DateTime<Utc>>,
     /// Canonical events it produced.
     pub events: u32,
+    /// Deliveries with the same key are processed one at a time, in arrival order (the
+    /// provider's primary object of the payload, scoped to the binding). `None`: the
+    /// store's default (the binding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering_key: Option<String>,
 }
 
 /// The `sha256:<hex>` digest of a payload.
@@ -227,6 +232,7 @@ mod tests {
             note: None,
             next_attempt_at: None,
             events: 0,
+            ordering_key: None,
         }
     }
 

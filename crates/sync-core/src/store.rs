@@ -212,6 +212,18 @@ pub trait SyncStore: Send + Sync {
     /// Commits a transition atomically.
     async fn commit(&self, transition: Transition) -> Result<CommitOutcome, Error>;
 
+    /// Commits transitions in order, each atomically and decided exactly as if committed
+    /// alone after the ones before it (a later transition sees an earlier one's object
+    /// revision and event keys). Stores override it to batch round trips; the default
+    /// commits one by one.
+    async fn commit_many(&self, transitions: Vec<Transition>) -> Result<Vec<CommitOutcome>, Error> {
+        let mut outcomes = Vec::with_capacity(transitions.len());
+        for t in transitions {
+            outcomes.push(self.commit(t).await?);
+        }
+        Ok(outcomes)
+    }
+
     /// A write intent by id.
     async fn get_write_intent(&self, id: &str) -> Result<Option<WriteIntent>, Error>;
 

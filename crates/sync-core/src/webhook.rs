@@ -110,6 +110,15 @@ pub trait WebhookAdapter: Send + Sync {
     /// reported through [`NormalizedWebhook::ignored`], never as errors.
     fn normalize_webhook(&self, request: &WebhookRequest) -> Result<NormalizedWebhook, Error>;
 
+    /// The key that orders this delivery among others (its primary object, e.g.
+    /// `issue:444500041`), computed cheaply at receive time so workers never process two
+    /// deliveries about one object at once. `None` (the default) leaves ordering to the
+    /// store's per-binding key.
+    fn ordering_key(&self, request: &WebhookRequest) -> Option<String> {
+        let _ = request;
+        None
+    }
+
     /// Parses one object as the provider's REST API returns it into an authoritative
     /// event (used by backfill and hydrate). `read_id` names the read, and becomes the
     /// event's delivery id. `Ok(None)` means the item is listed under `kind` but is not

@@ -14,6 +14,7 @@ use crate::{
     WriteMode,
 };
 
+use super::stage::Stage;
 use super::{Engine, EventOutcome, key_of};
 
 impl Engine {
@@ -25,22 +26,7 @@ impl Engine {
         event: CanonicalEvent,
         now: DateTime<Utc>,
     ) -> Result<EventOutcome, Error> {
-        if let Some(target) = event
-            .target
-            .as_ref()
-            .filter(|t| !t.same_as(&binding.target))
-        {
-            return Err(Error::CrossOrg {
-                binding: binding.id.clone(),
-                org: binding.org.clone(),
-                expected: binding.target.to_string(),
-                actual: target.to_string(),
-            });
-        }
-        let event_key = event.key();
-        if self.store.event_applied(&event_key).await? {
-            return Ok(EventOutcome::Duplicate);
-        }
+        self.check_scope(binding, &event)?;
         // Conditions are about the binding, whichever interfaces it syncs.
         if let Change::Condition {
             condition,
@@ -48,71 +34,120 @@ impl Engine {
             reason,
         } = &event.change
         {
+            if self.store.event_applied(&event.key()).await? {
+                return Ok(EventOutcome::Duplicate);
+            }
             return self
                 .apply_condition(binding, &event, condition, *status, reason, now)
                 .await;
         }
+        for _ in 0..self.config.max_contention_retries {
+            let mut stage = Stage::default();
+            let (outcome, transition) = self.stage_event(binding, &event, now, &mut stage).await?;
+            let Some(transition) = transition else {
+                return Ok(outcome);
+            };
+            match self.store.commit(transition).await? {
+                CommitOutcome::Committed => return Ok(outcome),
+                CommitOutcome::AlreadyApplied => return Ok(EventOutcome::Duplicate),
+                CommitOutcome::RevisionConflict => continue,
+            }
+        }
+        Err(Error::Contention {
+            key: key_of(binding, &event),
+        })
+    }
+
+    fn check_scope(&self, binding: &Binding, event: &CanonicalEvent) -> Result<(), Error> {
+        match event
+            .target
+            .as_ref()
+            .filter(|t| !t.same_as(&binding.target))
+        {
+            Some(target) => Err(Error::CrossOrg {
+                binding: binding.id.clone(),
+                org: binding.org.clone(),
+                expected: binding.target.to_string(),
+                actual: target.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Computes the transition that applies `event`, against the store and whatever
+    /// `stage` already holds, and records it in `stage`. `None` when there is nothing to
+    /// commit (the event was applied before, or the binding does not sync its kind).
+    /// Binding conditions are not staged: use [`apply_event`](Self::apply_event).
+    pub(super) async fn stage_event(
+        &self,
+        binding: &Binding,
+        event: &CanonicalEvent,
+        now: DateTime<Utc>,
+        stage: &mut Stage,
+    ) -> Result<(EventOutcome, Option<Transition>), Error> {
+        self.check_scope(binding, event)?;
+        let event_key = event.key();
+        if stage.has_event(&event_key) || self.store.event_applied(&event_key).await? {
+            return Ok((EventOutcome::Duplicate, None));
+        }
         let Some(mode) = binding.ownership(event.kind) else {
-            return Ok(EventOutcome::Skipped);
+            return Ok((EventOutcome::Skipped, None));
         };
-        let key = key_of(binding, &event);
+        let key = key_of(binding, event);
         let can_delete = self
             .registry
             .get(&binding.provider)
             .map(|d| d.capabilities.can_delete)
             .unwrap_or(false);
-        for _ in 0..self.config.max_contention_retries {
-            let loaded = self.store.load_object(&key).await?;
-            let expected = loaded.as_ref().map(|s| s.revision);
-            let state =
-                loaded.unwrap_or_else(|| ObjectState::new(key.clone(), binding.org.clone()));
-            let ctx = ProjectionContext {
-                mode,
-                policy: &binding.policy,
-                can_delete,
-                now,
-            };
-            let (state, outcome, effects) = step_projection(
-                state,
-                ProjectionInput::Observe(Box::new(event.clone())),
-                &ctx,
-            )?;
-            let mut transition = Transition {
-                events: vec![event_key.clone()],
-                ..Transition::default()
-            };
-            let detail = serde_json::json!({
-                "delivery_id": event.delivery_id, "action": event.action, "kind": event.kind,
-                "native_id": event.native_id, "authority": event.authority, "outcome": EventOutcome::from(outcome),
-            });
-            let actor = format!("provider:{}", binding.provider);
-            transition.audit.push(Self::audit(
-                binding,
-                now,
-                AuditSubject::Object(key.to_string()),
-                "event.applied",
-                &actor,
-                detail,
-            ));
-            self.effects(
-                binding,
-                &state,
-                effects,
-                Actor::system(),
-                now,
-                &mut transition,
-            )
-            .await?;
-            if outcome == Outcome::Applied {
-                transition.object = Some((state, expected));
-            }
-            match self.store.commit(transition).await? {
-                CommitOutcome::Committed => return Ok(outcome.into()),
-                CommitOutcome::AlreadyApplied => return Ok(EventOutcome::Duplicate),
-                CommitOutcome::RevisionConflict => continue,
-            }
+        let loaded = match stage.object(&key) {
+            Some(state) => Some(state.clone()),
+            None => self.store.load_object(&key).await?,
+        };
+        let expected = loaded.as_ref().map(|s| s.revision);
+        let state = loaded.unwrap_or_else(|| ObjectState::new(key.clone(), binding.org.clone()));
+        let ctx = ProjectionContext {
+            mode,
+            policy: &binding.policy,
+            can_delete,
+            now,
+        };
+        let (state, outcome, effects) = step_projection(
+            state,
+            ProjectionInput::Observe(Box::new(event.clone())),
+            &ctx,
+        )?;
+        let mut transition = Transition {
+            events: vec![event_key],
+            ..Transition::default()
+        };
+        let detail = serde_json::json!({
+            "delivery_id": event.delivery_id, "action": event.action, "kind": event.kind,
+            "native_id": event.native_id, "authority": event.authority, "outcome": EventOutcome::from(outcome),
+        });
+        let actor = format!("provider:{}", binding.provider);
+        transition.audit.push(Self::audit(
+            binding,
+            now,
+            AuditSubject::Object(key.to_string()),
+            "event.applied",
+            &actor,
+            detail,
+        ));
+        self.effects(
+            binding,
+            &state,
+            effects,
+            Actor::system(),
+            now,
+            &mut transition,
+            stage,
+        )
+        .await?;
+        if outcome == Outcome::Applied {
+            transition.object = Some((state, expected));
         }
-        Err(Error::Contention { key })
+        stage.record(&transition);
+        Ok((outcome.into(), Some(transition)))
     }
 
     async fn apply_condition(
@@ -174,6 +209,8 @@ impl Engine {
     }
 
     /// Turns projection effects into write intents, conflicts and audit records.
+    // The step's inputs are all distinct and short-lived; bundling them would only rename.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn effects(
         &self,
         binding: &Binding,
@@ -182,6 +219,7 @@ impl Engine {
         actor: Actor,
         now: DateTime<Utc>,
         t: &mut Transition,
+        stage: &Stage,
     ) -> Result<(), Error> {
         for effect in effects {
             match effect {
@@ -234,7 +272,7 @@ impl Engine {
                     t.write_intents.push(intent);
                 }
                 ProjectionEffect::IntentConfirmed(id) => {
-                    self.intent_input(binding, &id, IntentInput::Confirmed, now, t)
+                    self.intent_input(binding, &id, IntentInput::Confirmed, now, t, stage)
                         .await?
                 }
                 ProjectionEffect::IntentConflicted { intent, conflict } => {
@@ -244,11 +282,12 @@ impl Engine {
                         IntentInput::Conflicted { conflict },
                         now,
                         t,
+                        stage,
                     )
                     .await?
                 }
                 ProjectionEffect::IntentSuperseded(id) => {
-                    self.intent_input(binding, &id, IntentInput::Superseded, now, t)
+                    self.intent_input(binding, &id, IntentInput::Superseded, now, t, stage)
                         .await?
                 }
                 ProjectionEffect::RaiseConflict(conflict) => {
@@ -289,10 +328,14 @@ impl Engine {
         input: IntentInput,
         now: DateTime<Utc>,
         t: &mut Transition,
+        stage: &Stage,
     ) -> Result<(), Error> {
         let current = match t.write_intents.iter().position(|i| i.id == id) {
             Some(pos) => Some(t.write_intents.remove(pos)),
-            None => self.store.get_write_intent(id).await?,
+            None => match stage.intent(id) {
+                Some(intent) => Some(intent.clone()),
+                None => self.store.get_write_intent(id).await?,
+            },
         };
         let Some(intent) = current else { return Ok(()) };
         let before = intent.phase;
@@ -339,6 +382,7 @@ impl Engine {
                 },
                 now,
                 t,
+                stage,
             ))
             .await?;
         }
@@ -453,6 +497,7 @@ impl Engine {
                 actor.clone(),
                 now,
                 &mut transition,
+                &Stage::default(),
             )
             .await?;
             if outcome == Outcome::Applied {

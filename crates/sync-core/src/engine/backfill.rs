@@ -4,12 +4,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::delivery::payload_digest;
-use crate::store::{SyncScope, SyncState, Transition};
+use crate::store::{CommitOutcome, SyncScope, SyncState, Transition};
 use crate::{
     Authority, BindingId, CanonicalEvent, Change, DeliveryId, Error, ExternalVersion, Removal,
     ResourceKind,
 };
 
+use super::stage::Stage;
 use super::{Engine, EventOutcome};
 
 /// What a backfill pass did.
@@ -52,6 +53,11 @@ impl Engine {
         let mut report = BackfillReport::default();
         let mut seen = std::collections::BTreeSet::new();
         let mut high_watermark = None;
+        // One page of objects is staged and committed as one batch; an object that changed
+        // concurrently is applied again on its own.
+        let mut stage = Stage::default();
+        let mut staged = Vec::new();
+        let mut transitions = Vec::new();
         for object in objects {
             report.objects += 1;
             let Some(event) = adapter.parse_rest_object(kind, object, &read_id)? else {
@@ -62,7 +68,19 @@ impl Engine {
             if let Change::Observed { version, .. } = &event.change {
                 high_watermark = high_watermark.max(version.updated_at);
             }
-            match self.apply_event(binding, event, now).await? {
+            if let (outcome, Some(t)) = self.stage_event(binding, &event, now, &mut stage).await? {
+                staged.push((event, outcome));
+                transitions.push(t);
+            }
+        }
+        let outcomes = self.store.commit_many(transitions).await?;
+        for ((event, staged_outcome), committed) in staged.into_iter().zip(outcomes) {
+            let outcome = match committed {
+                CommitOutcome::Committed => staged_outcome,
+                CommitOutcome::AlreadyApplied => EventOutcome::Duplicate,
+                CommitOutcome::RevisionConflict => self.apply_event(binding, event, now).await?,
+            };
+            match outcome {
                 EventOutcome::Applied => report.applied += 1,
                 EventOutcome::Stale => report.stale += 1,
                 _ => {}

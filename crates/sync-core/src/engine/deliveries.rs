@@ -7,9 +7,12 @@ use crate::audit::AuditSubject;
 use crate::delivery::{
     DeliveryInput, DeliveryPhase, DeliveryRecord, payload_digest, step_delivery,
 };
-use crate::store::{Inserted, Transition};
-use crate::{Binding, BindingId, DeliveryId, Error, ProviderKind, WebhookAdapter, WebhookRequest};
+use crate::store::{CommitOutcome, Inserted, Transition};
+use crate::{
+    Binding, BindingId, Change, DeliveryId, Error, ProviderKind, WebhookAdapter, WebhookRequest,
+};
 
+use super::stage::Stage;
 use super::{Engine, EventOutcome, ProcessReport, Receipt};
 
 /// Keeps a delivery to its binding's target. A delivery about one repository or project
@@ -91,6 +94,9 @@ impl Engine {
                 return Err(err);
             }
         };
+        let ordering_key = adapter
+            .ordering_key(&request)
+            .map(|k| format!("{}/{}/{k}", binding.provider, binding.id));
         let record = DeliveryRecord {
             provider: binding.provider.clone(),
             delivery_id: verified.delivery_id.clone(),
@@ -109,6 +115,7 @@ impl Engine {
             note: None,
             next_attempt_at: None,
             events: 0,
+            ordering_key,
         };
         let (record, _) = step_delivery(record, DeliveryInput::Verified, now, &self.config.retry);
         let (record, _) = step_delivery(record, DeliveryInput::Enqueue, now, &self.config.retry);
@@ -157,16 +164,14 @@ impl Engine {
         }
     }
 
-    /// Processes a stored delivery (the worker's half): normalizes it, checks that it
-    /// belongs to its binding's target, applies its events and records the outcome.
-    /// Malformed payloads are dead-lettered at once; other failures are retried with
-    /// backoff until the retry policy dead-letters them.
-    pub async fn process(
+    /// Claims a stored delivery in memory, normalizes it and checks its scope. Nothing is
+    /// written yet.
+    async fn prepare(
         &self,
         provider: &ProviderKind,
         id: &DeliveryId,
         now: DateTime<Utc>,
-    ) -> Result<ProcessReport, Error> {
+    ) -> Result<Prepared, Error> {
         let record = self
             .store
             .get_delivery(provider, id)
@@ -180,10 +185,10 @@ impl Engine {
         let adapter = self.adapter(provider)?;
         let (mut record, _) = step_delivery(record, DeliveryInput::Claim, now, &self.config.retry);
         if record.phase != DeliveryPhase::Processing {
-            return Ok(ProcessReport {
+            return Ok(Prepared::NotClaimable(ProcessReport {
                 phase: Some(record.phase),
                 ..ProcessReport::default()
-            });
+            }));
         }
         let request = WebhookRequest {
             headers: crate::Headers::from_pairs(
@@ -207,14 +212,19 @@ impl Engine {
         let normalized = adapter.normalize_webhook(&request);
         record.body = request.body;
         let mut report = ProcessReport::default();
-        let input = match normalized {
+        match normalized {
             Err(err) => {
                 report.error = Some(err.to_string());
-                DeliveryInput::Failed {
+                let input = DeliveryInput::Failed {
                     error: err.to_string(),
                     retryable: err.is_retryable(),
                     jitter: jitter_for(id.as_str(), record.attempts),
-                }
+                };
+                Ok(Prepared::Finished {
+                    record,
+                    report,
+                    input,
+                })
             }
             Ok(n) => {
                 record.action = n.action.clone();
@@ -227,60 +237,238 @@ impl Engine {
                         actual: target.to_string(),
                     };
                     report.error = Some(err.to_string());
-                    DeliveryInput::Rejected {
+                    let input = DeliveryInput::Rejected {
                         reason: err.to_string(),
-                    }
-                } else {
-                    report.events = u32::try_from(n.events.len()).unwrap_or(u32::MAX);
-                    report.ignored = n.ignored.clone();
-                    let mut failure = None;
-                    for event in n.events {
-                        match self.apply_event(binding, event, now).await {
-                            Ok(EventOutcome::Applied) => report.applied += 1,
-                            Ok(EventOutcome::Stale) => report.stale += 1,
-                            Ok(_) => {}
-                            Err(err) => {
-                                failure = Some(err);
-                                break;
-                            }
-                        }
-                    }
-                    match failure {
-                        None => DeliveryInput::Processed {
-                            events: report.events,
-                            note: n.ignored,
-                        },
-                        Some(err) => {
-                            report.error = Some(err.to_string());
-                            DeliveryInput::Failed {
-                                error: err.to_string(),
-                                retryable: err.is_retryable(),
-                                jitter: jitter_for(id.as_str(), record.attempts),
-                            }
-                        }
-                    }
+                    };
+                    return Ok(Prepared::Finished {
+                        record,
+                        report,
+                        input,
+                    });
                 }
+                report.events = u32::try_from(n.events.len()).unwrap_or(u32::MAX);
+                report.ignored = n.ignored.clone();
+                Ok(Prepared::Events {
+                    record,
+                    report,
+                    events: n.events,
+                    note: n.ignored,
+                })
             }
-        };
+        }
+    }
+
+    /// The final record and audit of a processed delivery.
+    fn finish(
+        &self,
+        record: DeliveryRecord,
+        mut report: ProcessReport,
+        input: DeliveryInput,
+        now: DateTime<Utc>,
+    ) -> Result<(Transition, ProcessReport), Error> {
+        let binding = self.binding(&record.binding)?;
+        let id = record.delivery_id.to_string();
         let (record, _) = step_delivery(record, input, now, &self.config.retry);
         report.phase = Some(record.phase);
         let detail = serde_json::json!({ "phase": record.phase, "events": report.events, "applied": report.applied, "error": report.error, "ignored": report.ignored });
         let audit = Self::audit(
             binding,
             now,
-            AuditSubject::Delivery(id.to_string()),
+            AuditSubject::Delivery(id),
             "delivery.processed",
             "engine",
             detail,
         );
-        self.store
-            .commit(Transition {
-                deliveries: vec![record],
-                audit: vec![audit],
-                ..Transition::default()
-            })
-            .await?;
+        let transition = Transition {
+            deliveries: vec![record],
+            audit: vec![audit],
+            ..Transition::default()
+        };
+        Ok((transition, report))
+    }
+
+    fn failed(record: &DeliveryRecord, report: &mut ProcessReport, err: &Error) -> DeliveryInput {
+        report.error = Some(err.to_string());
+        DeliveryInput::Failed {
+            error: err.to_string(),
+            retryable: err.is_retryable(),
+            jitter: jitter_for(record.delivery_id.as_str(), record.attempts),
+        }
+    }
+
+    /// Processes a stored delivery (the worker's half): normalizes it, checks that it
+    /// belongs to its binding's target, applies its events and records the outcome.
+    /// Malformed payloads are dead-lettered at once; other failures are retried with
+    /// backoff until the retry policy dead-letters them.
+    pub async fn process(
+        &self,
+        provider: &ProviderKind,
+        id: &DeliveryId,
+        now: DateTime<Utc>,
+    ) -> Result<ProcessReport, Error> {
+        let (record, report, input) = match self.prepare(provider, id, now).await? {
+            Prepared::NotClaimable(report) => return Ok(report),
+            Prepared::Finished {
+                record,
+                report,
+                input,
+            } => (record, report, input),
+            Prepared::Events {
+                record,
+                mut report,
+                events,
+                note,
+            } => {
+                let binding = self.binding(&record.binding)?;
+                let mut failure = None;
+                for event in events {
+                    match self.apply_event(binding, event, now).await {
+                        Ok(EventOutcome::Applied) => report.applied += 1,
+                        Ok(EventOutcome::Stale) => report.stale += 1,
+                        Ok(_) => {}
+                        Err(err) => {
+                            failure = Some(err);
+                            break;
+                        }
+                    }
+                }
+                let input = match failure {
+                    None => DeliveryInput::Processed {
+                        events: report.events,
+                        note,
+                    },
+                    Some(err) => Self::failed(&record, &mut report, &err),
+                };
+                (record, report, input)
+            }
+        };
+        let (transition, report) = self.finish(record, report, input, now)?;
+        self.store.commit(transition).await?;
         Ok(report)
+    }
+
+    /// Processes several stored deliveries (a worker's claimed batch) with batched
+    /// commits: every event's transition is staged against the store and the batch, then
+    /// all are committed with one [`SyncStore::commit_many`](crate::SyncStore::commit_many),
+    /// and the deliveries' final records with another. A delivery whose staged transitions
+    /// did not all commit (another worker changed one of its objects meanwhile) is
+    /// processed again on its own, where applied events are skipped by their keys.
+    pub async fn process_batch(
+        &self,
+        deliveries: &[(ProviderKind, DeliveryId)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ProcessReport>, Error> {
+        struct Pending {
+            record: DeliveryRecord,
+            report: ProcessReport,
+            note: Option<String>,
+            staged: Vec<(usize, EventOutcome)>,
+            failure: Option<Error>,
+        }
+        let mut reports: Vec<Option<ProcessReport>> = vec![None; deliveries.len()];
+        let mut finals: Vec<(usize, Transition)> = Vec::new();
+        let mut pending: Vec<(usize, Pending)> = Vec::new();
+        let mut stage = Stage::default();
+        let mut transitions: Vec<Transition> = Vec::new();
+        for (n, (provider, id)) in deliveries.iter().enumerate() {
+            match self.prepare(provider, id, now).await? {
+                Prepared::NotClaimable(report) => reports[n] = Some(report),
+                Prepared::Finished {
+                    record,
+                    report,
+                    input,
+                } => {
+                    let (t, report) = self.finish(record, report, input, now)?;
+                    finals.push((n, t));
+                    reports[n] = Some(report);
+                }
+                Prepared::Events {
+                    record,
+                    report,
+                    events,
+                    note,
+                } => {
+                    let binding = self.binding(&record.binding)?;
+                    let mut p = Pending {
+                        record,
+                        report,
+                        note,
+                        staged: Vec::new(),
+                        failure: None,
+                    };
+                    for event in events {
+                        if matches!(event.change, Change::Condition { .. }) {
+                            // Binding conditions are rare and read-modify-write one state:
+                            // they are applied at once rather than staged.
+                            match self.apply_event(binding, event, now).await {
+                                Ok(outcome) => p.staged.push((usize::MAX, outcome)),
+                                Err(err) => {
+                                    p.failure = Some(err);
+                                    break;
+                                }
+                            }
+                            continue;
+                        }
+                        match self.stage_event(binding, &event, now, &mut stage).await {
+                            Ok((outcome, Some(t))) => {
+                                p.staged.push((transitions.len(), outcome));
+                                transitions.push(t);
+                            }
+                            Ok((outcome, None)) => p.staged.push((usize::MAX, outcome)),
+                            Err(err) => {
+                                p.failure = Some(err);
+                                break;
+                            }
+                        }
+                    }
+                    pending.push((n, p));
+                }
+            }
+        }
+        let outcomes = self.store.commit_many(transitions).await?;
+        let mut retry: Vec<usize> = Vec::new();
+        for (n, mut p) in pending {
+            let all_committed = p.staged.iter().all(|(i, _)| {
+                *i == usize::MAX
+                    || matches!(
+                        outcomes.get(*i),
+                        Some(CommitOutcome::Committed | CommitOutcome::AlreadyApplied)
+                    )
+            });
+            if !all_committed && p.failure.is_none() {
+                retry.push(n);
+                continue;
+            }
+            for (i, outcome) in &p.staged {
+                let committed =
+                    *i == usize::MAX || outcomes.get(*i) == Some(&CommitOutcome::Committed);
+                match outcome {
+                    EventOutcome::Applied if committed => p.report.applied += 1,
+                    EventOutcome::Stale if committed => p.report.stale += 1,
+                    _ => {}
+                }
+            }
+            let input = match p.failure.take() {
+                None => DeliveryInput::Processed {
+                    events: p.report.events,
+                    note: p.note,
+                },
+                Some(err) => Self::failed(&p.record, &mut p.report, &err),
+            };
+            let (t, report) = self.finish(p.record, p.report, input, now)?;
+            finals.push((n, t));
+            reports[n] = Some(report);
+        }
+        finals.sort_by_key(|(n, _)| *n);
+        self.store
+            .commit_many(finals.into_iter().map(|(_, t)| t).collect())
+            .await?;
+        for n in retry {
+            if let Some((provider, id)) = deliveries.get(n) {
+                reports[n] = Some(self.process(provider, id, now).await?);
+            }
+        }
+        Ok(reports.into_iter().map(Option::unwrap_or_default).collect())
     }
 
     /// Receives and, when new, processes a webhook: what a single-process host calls per
@@ -327,4 +515,23 @@ impl Engine {
             .await?;
         self.process(provider, id, now).await
     }
+}
+
+/// A delivery claimed and normalized, before anything is written.
+enum Prepared {
+    /// Someone else has it, or it is finished.
+    NotClaimable(ProcessReport),
+    /// Nothing to apply: it failed or was rejected.
+    Finished {
+        record: DeliveryRecord,
+        report: ProcessReport,
+        input: DeliveryInput,
+    },
+    /// Its events, to apply.
+    Events {
+        record: DeliveryRecord,
+        report: ProcessReport,
+        events: Vec<crate::CanonicalEvent>,
+        note: Option<String>,
+    },
 }

@@ -21,6 +21,7 @@ use crate::{
 mod apply;
 mod backfill;
 mod deliveries;
+mod stage;
 mod writes;
 
 pub use backfill::BackfillReport;

@@ -10,6 +10,7 @@ use crate::{Error, ExternalVersion, NativeId};
 
 use super::Engine;
 use super::deliveries::jitter_for;
+use super::stage::Stage;
 
 /// How a write attempt went, as reported by whoever called the provider.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,7 +138,8 @@ impl Engine {
                     conflict: conflict.id.clone(),
                 };
                 t.conflicts.push(conflict);
-                self.intent_input(binding, id, input, now, &mut t).await?;
+                self.intent_input(binding, id, input, now, &mut t, &Stage::default())
+                    .await?;
                 let intent = t.write_intents.last().cloned();
                 self.store.commit(t).await?;
                 return intent.ok_or_else(|| Error::Store {
@@ -167,7 +169,8 @@ impl Engine {
             })?;
         let binding = self.binding(&intent.target.binding)?;
         let mut t = Transition::default();
-        self.intent_input(binding, id, input, now, &mut t).await?;
+        self.intent_input(binding, id, input, now, &mut t, &Stage::default())
+            .await?;
         let intent = t.write_intents.iter().find(|i| i.id == id).cloned();
         self.store.commit(t).await?;
         intent.ok_or_else(|| Error::Store {
@@ -199,8 +202,15 @@ impl Engine {
             if intent.confirm_by.is_some_and(|d| now >= d) {
                 let binding = self.binding(&intent.target.binding)?;
                 let mut t = Transition::default();
-                self.intent_input(binding, &intent.id, IntentInput::Tick, now, &mut t)
-                    .await?;
+                self.intent_input(
+                    binding,
+                    &intent.id,
+                    IntentInput::Tick,
+                    now,
+                    &mut t,
+                    &Stage::default(),
+                )
+                .await?;
                 raised += u32::from(!t.conflicts.is_empty());
                 self.store.commit(t).await?;
             }

@@ -43,6 +43,7 @@ pub fn delivery(id: &str, binding: &str) -> DeliveryRecord {
         note: None,
         next_attempt_at: None,
         events: 0,
+        ordering_key: None,
     }
 }
 

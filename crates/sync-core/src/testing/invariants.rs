@@ -1033,3 +1033,73 @@ fn issue_fields(fields: &Fields) -> Fields {
     f.insert("title".into(), "seeded".into());
     f
 }
+
+/// Batched processing is only an optimisation: receiving a schedule of deliveries and
+/// processing them in batches (several about one object in the same batch included)
+/// gives the state, audit of applied events and reports that one-by-one processing gives.
+pub async fn check_batches_match_one_by_one(
+    factory: StoreFactory<'_>,
+    history: &History,
+    schedule: &[usize],
+    batch: usize,
+) {
+    let (one, many) = (factory(), factory());
+    let e1 = engine(one.clone(), OwnershipMode::Bidirectional);
+    deliver(&e1, history, schedule).await;
+    let e2 = engine(many.clone(), OwnershipMode::Bidirectional);
+    let mut accepted = Vec::new();
+    for &i in schedule {
+        if let Receipt::Accepted(id) = e2
+            .receive(
+                &BindingId::new(TARGET),
+                history.deliveries[i].request(TOKEN),
+                now(),
+            )
+            .await
+            .expect("receive")
+        {
+            accepted.push((crate::ProviderKind::new(KIND), id));
+        }
+    }
+    let mut applied = 0;
+    for chunk in accepted.chunks(batch.max(1)) {
+        let reports = e2.process_batch(chunk, now()).await.expect("process batch");
+        assert_eq!(reports.len(), chunk.len());
+        assert!(
+            reports
+                .iter()
+                .all(|r| r.phase == Some(crate::delivery::DeliveryPhase::Processed)),
+            "{reports:?}"
+        );
+        applied += reports.iter().map(|r| r.events).sum::<u32>();
+    }
+    assert_eq!(
+        applied as usize,
+        accepted.len(),
+        "one event per simulated delivery"
+    );
+    assert_eq!(
+        summarize(one.as_ref()).await,
+        summarize(many.as_ref()).await,
+        "batched processing changed the projection"
+    );
+    let events = |audit: Vec<crate::audit::AuditRecord>| {
+        audit
+            .into_iter()
+            .filter(|a| a.action == "event.applied")
+            .count()
+    };
+    assert_eq!(
+        events(one.list_audit(&Filter::all()).await.expect("audit")),
+        events(many.list_audit(&Filter::all()).await.expect("audit")),
+        "invariant 10: batched processing audits every event once"
+    );
+    let processed = many
+        .list_deliveries(
+            &Filter::all(),
+            Some(crate::delivery::DeliveryPhase::Processed),
+        )
+        .await
+        .expect("deliveries");
+    assert_eq!(processed.len(), accepted.len());
+}
