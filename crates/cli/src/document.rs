@@ -57,6 +57,9 @@ fn object(o: &ObjectState) -> Value {
     if !pending.is_empty() {
         v["local_pending"] = json!(pending);
     }
+    if let Some(created) = &o.created_as {
+        v["created_as"] = json!(created);
+    }
     if o.local_deleted {
         v["local_deleted"] = json!(true);
     }

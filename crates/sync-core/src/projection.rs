@@ -89,6 +89,10 @@ pub struct ObjectState {
     /// The write intent that deletes or closes the object at the provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_delete: Option<String>,
+    /// For an object the host created: the native id the provider gave it. The object
+    /// itself is then observed under that id; this one stays as the host's local ref.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_as: Option<crate::NativeId>,
     /// Count of local changes (names intents deterministically).
     #[serde(default)]
     pub local_seq: u64,
@@ -111,6 +115,7 @@ impl ObjectState {
             local: BTreeMap::new(),
             local_deleted: false,
             pending_delete: None,
+            created_as: None,
             local_seq: 0,
             revision: 0,
         }
@@ -195,6 +200,13 @@ pub enum ProjectionInput {
     LocalDelete {
         /// Who deleted it.
         actor: Actor,
+    },
+    /// The provider created the object a create intent asked for, under this native id.
+    Created {
+        /// The create intent.
+        intent: String,
+        /// The new object's native id.
+        native_id: crate::NativeId,
     },
 }
 
@@ -284,6 +296,19 @@ pub fn step_projection(
         ProjectionInput::Observe(event) => observe(&mut state, *event, ctx, &mut effects),
         ProjectionInput::LocalChange { fields, actor } => {
             local_change(&mut state, fields, actor, ctx, &mut effects)?
+        }
+        ProjectionInput::Created { intent, native_id } => {
+            // The fields the create carried now live on the created object.
+            state
+                .local
+                .retain(|_, l| l.intent.as_deref() != Some(intent.as_str()));
+            let changed = state.created_as.as_ref() != Some(&native_id);
+            state.created_as = Some(native_id);
+            if changed {
+                Outcome::Applied
+            } else {
+                Outcome::Unchanged
+            }
         }
         ProjectionInput::LocalDelete { actor } => {
             local_delete(&mut state, actor, ctx, &mut effects)

@@ -437,7 +437,7 @@ impl Engine {
         .await
     }
 
-    async fn local(
+    pub(super) async fn local(
         &self,
         binding: &BindingId,
         kind: ResourceKind,
@@ -479,6 +479,7 @@ impl Engine {
             let mut transition = Transition::default();
             let action = match input {
                 ProjectionInput::LocalDelete { .. } => "local.deleted",
+                ProjectionInput::Created { .. } => "local.created",
                 _ => "local.changed",
             };
             let detail = serde_json::json!({ "outcome": outcome, "mode": mode });

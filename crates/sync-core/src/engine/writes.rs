@@ -4,8 +4,9 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 
 use crate::audit::AuditSubject;
 use crate::conflict::{ConflictReason, ConflictRecord};
+use crate::projection::ProjectionInput;
 use crate::store::Transition;
-use crate::write_intent::{IntentInput, WriteIntent, WritePhase};
+use crate::write_intent::{Actor, IntentInput, WriteIntent, WriteOperation, WritePhase};
 use crate::{Error, ExternalVersion, NativeId};
 
 use super::Engine;
@@ -68,6 +69,27 @@ impl Engine {
     ) -> Result<WriteIntent, Error> {
         let input = match result {
             WriteResult::Succeeded { native_id, version } => {
+                let intent = self.store.get_write_intent(id).await?;
+                // A created object is observed under its new native id; the host's local
+                // ref records it and drops the fields the create carried.
+                if let (Some(intent), Some(created)) = (&intent, &native_id)
+                    && intent.operation == WriteOperation::Create
+                    && *created != intent.target.native_id
+                {
+                    let input = ProjectionInput::Created {
+                        intent: intent.id.clone(),
+                        native_id: created.clone(),
+                    };
+                    self.local(
+                        &intent.target.binding,
+                        intent.target.kind,
+                        &intent.target.native_id,
+                        input,
+                        Actor::system(),
+                        now,
+                    )
+                    .await?;
+                }
                 IntentInput::Succeeded { native_id, version }
             }
             WriteResult::Failed {

@@ -910,7 +910,32 @@ pub async fn check_writes_never_duplicate(factory: StoreFactory<'_>, fields: &Fi
         WritePhase::Confirmed,
         "the adopted object confirms the create"
     );
-    assert!(second[0].result_native_id.is_some());
+    let created = second[0]
+        .result_native_id
+        .clone()
+        .expect("the created native id");
+    let local_ref = crate::ObjectKey::new(KIND, TARGET, ResourceKind::Issue, "local-1");
+    let local_ref = store
+        .load_object(&local_ref)
+        .await
+        .expect("load")
+        .expect("the host's local ref");
+    assert_eq!(
+        local_ref.created_as.as_ref(),
+        Some(&created),
+        "the local ref names the created object"
+    );
+    assert!(
+        local_ref.pending().is_empty(),
+        "nothing of the create is still pending on the local ref"
+    );
+    let real = crate::ObjectKey::new(KIND, TARGET, ResourceKind::Issue, created.as_str());
+    let real = store
+        .load_object(&real)
+        .await
+        .expect("load")
+        .expect("the created object is projected");
+    assert_eq!(real.field("title"), Some(&serde_json::json!(title)));
 
     // An update through the executor: confirmed by the read-back, no further write.
     let native = provider.seed_issue(
