@@ -15,7 +15,8 @@ use crate::object::{
     Review, Runner,
 };
 use crate::{
-    Error, ExternalTarget, ExternalVersion, LinkInfo, NativeId, ProviderDescriptor, Secret,
+    Error, ExternalTarget, ExternalVersion, LinkInfo, NativeId, ProviderDescriptor,
+    ResourceKind, Secret,
 };
 
 /// Which page of a listing to read.
@@ -130,6 +131,26 @@ pub trait IssueTracking: Send + Sync {
         number: u64,
         page: &PageRequest,
     ) -> Result<Page<Observed<Comment>>, Error>;
+    /// Comments on every issue of the target changed since `since` (all of them when
+    /// `None`), oldest change first where the provider allows: one listing for the whole
+    /// target instead of one per issue (GitHub: `GET /repos/{owner}/{repo}/issues/comments`),
+    /// so a backfill of N comments costs ⌈N/100⌉ requests.
+    ///
+    /// The default answers [`Error::Unsupported`]: the provider has no such listing, and a
+    /// backfill reads the comments issue by issue with
+    /// [`list_comments`](Self::list_comments) instead.
+    async fn list_all_comments(
+        &self,
+        target: &ExternalTarget,
+        since: Option<DateTime<Utc>>,
+        page: &PageRequest,
+    ) -> Result<Page<Observed<Comment>>, Error> {
+        let _ = (target, since, page);
+        Err(Error::Unsupported {
+            kind: ResourceKind::Comment,
+            detail: "listing the comments of every issue of a target at once".into(),
+        })
+    }
     /// Creates a comment, embedding the idempotency key.
     async fn create_comment(
         &self,
