@@ -15,8 +15,8 @@ use crate::object::{
     Review, Runner,
 };
 use crate::{
-    Error, ExternalTarget, ExternalVersion, LinkInfo, NativeId, ProviderDescriptor,
-    ResourceKind, Secret,
+    Error, ExternalTarget, ExternalVersion, LinkInfo, NativeId, ProviderDescriptor, ResourceKind,
+    Secret,
 };
 
 /// Which page of a listing to read.
