@@ -28,15 +28,19 @@ struct BindingConfig {
     org: Option<String>,
     secret_env: Option<String>,
     installation_id: Option<u64>,
-    #[serde(default)]
-    interfaces: BTreeMap<Interface, InterfaceBinding>,
+    interfaces: Option<BTreeMap<Interface, InterfaceBinding>>,
     #[serde(default)]
     policy: SyncPolicy,
 }
 
 /// Reads a bindings file. Secrets come from the environment variables it names, never
-/// from the file itself.
-pub fn load(path: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Binding>, CliError> {
+/// from the file itself. A binding without an `interfaces` table syncs every interface
+/// its provider supports (`supported` names them), bidirectionally.
+pub fn load(
+    path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    supported: &dyn Fn(&str) -> Vec<Interface>,
+) -> Result<Vec<Binding>, CliError> {
     let text = std::fs::read_to_string(path).map_err(|source| CliError::Read {
         path: path.to_owned(),
         source,
@@ -47,12 +51,15 @@ pub fn load(path: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Bind
         .into_iter()
         .map(|c| {
             let target = ExternalTarget::from_path(c.target.unwrap_or_else(|| c.name.clone()));
-            let mut binding = Binding::new(c.name.as_str(), c.provider.as_str(), target, &[]);
+            let all = supported(&c.provider);
+            let mut binding = Binding::new(c.name.as_str(), c.provider.as_str(), target, &all);
             if let Some(org) = c.org {
                 binding.org = OrgId::new(org);
             }
             binding.installation_id = c.installation_id;
-            binding.interfaces = c.interfaces;
+            if let Some(interfaces) = c.interfaces {
+                binding.interfaces = interfaces;
+            }
             binding.policy = c.policy;
             if let Some(var) = c.secret_env {
                 let secret = env(&var).ok_or_else(|| {

@@ -69,7 +69,8 @@ fn object(o: &ObjectState) -> Value {
     v
 }
 
-fn conflict(c: &ConflictRecord) -> Value {
+/// A conflict as the output shows it.
+pub fn conflict(c: &ConflictRecord) -> Value {
     json!({
         "id": c.id,
         "provider": c.object.provider,
@@ -107,7 +108,8 @@ fn intent(i: &WriteIntent) -> Value {
     })
 }
 
-fn dead_letter(d: &DeliveryRecord) -> Value {
+/// A dead-lettered delivery as the output shows it.
+pub fn dead_letter(d: &DeliveryRecord) -> Value {
     json!({
         "provider": d.provider,
         "delivery_id": d.delivery_id,

@@ -3,9 +3,13 @@
 mod bindings;
 mod document;
 mod error;
+mod inspect;
 mod normalize;
 mod records;
 mod replay;
+mod serve;
+mod store;
+mod worker;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -13,8 +17,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use kradle_store_memory::MemoryStore;
-use kradle_sync_core::{Secret, SyncStore, WebhookAdapter};
+use kradle_sync_core::{Secret, WebhookAdapter};
 
 use crate::error::CliError;
 
@@ -42,9 +45,14 @@ enum Command {
         /// Webhook secret per provider, as PROVIDER=SECRET (repeatable).
         #[arg(long = "secret", value_name = "PROVIDER=SECRET")]
         secrets: Vec<String>,
-        /// Where to keep state: `memory` (default).
+        /// Where to keep state: `memory` (default) or a PostgreSQL URL
+        /// (`postgres://user@host:5432/db`). Give PostgreSQL a fresh schema for output
+        /// comparable with the memory store's.
         #[arg(long, default_value = "memory")]
         store: String,
+        /// The PostgreSQL schema the store lives in (created and migrated if missing).
+        #[arg(long, default_value = store::DEFAULT_SCHEMA)]
+        schema: String,
         /// A TOML file declaring bindings (ownership modes, policies); see the README.
         #[arg(long, value_name = "FILE")]
         bindings: Option<String>,
@@ -65,6 +73,175 @@ enum Command {
         /// The payload file, or `-` for standard input.
         file: String,
     },
+    /// Receive webhooks over HTTP into PostgreSQL and process them with in-process workers.
+    ///
+    /// Routes: `POST /webhooks/{provider}/{binding}` (the binding name may contain `/`,
+    /// as is or percent-encoded: /webhooks/github/octo/repo), `GET /healthz` (up),
+    /// `GET /readyz` (store reachable). A delivery is answered only once stored: 202 new,
+    /// 200 duplicate, 401 bad or missing signature, 404 unknown provider or binding, 413
+    /// body too large, 400 not a webhook, 503 store unavailable (the sender redelivers).
+    /// Prints `listening on http://ADDR` on stdout once bound. SIGTERM or SIGINT stops
+    /// accepting, finishes requests and claimed work, and gives back unfinished claims.
+    Serve {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Address to listen on; port 0 picks a free one.
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+        listen: String,
+        /// The bindings file (TOML): which bindings receive webhooks, their secrets'
+        /// environment variables and ownership modes; see the README.
+        #[arg(long, value_name = "FILE")]
+        bindings: String,
+        /// Worker slots processing stored deliveries in this process; 0 receives only
+        /// (run `kradle-sync worker` processes instead).
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Largest webhook body accepted, in bytes (GitHub sends at most 25 MiB).
+        #[arg(long, default_value_t = 25 * 1024 * 1024, value_name = "BYTES")]
+        body_limit: usize,
+        #[command(flatten)]
+        worker: WorkerArgs,
+    },
+    /// Claim stored deliveries from the PostgreSQL queue and process them until SIGTERM or
+    /// SIGINT (or, with --drain, until nothing is claimable).
+    ///
+    /// Any number of worker processes can share one store: claims carry a lease, a
+    /// delivery's object is never processed by two workers at once, and a crashed worker's
+    /// claims return when their lease expires. Failed deliveries are retried with backoff
+    /// until they are dead-lettered. Prints a JSON summary on stdout when it stops.
+    Worker {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The bindings file (the same as `serve`'s).
+        #[arg(long, value_name = "FILE")]
+        bindings: String,
+        /// Worker slots claiming and processing at once.
+        #[arg(long, default_value_t = 2)]
+        concurrency: usize,
+        #[command(flatten)]
+        worker: WorkerArgs,
+    },
+    /// List conflict records (open ones first).
+    Conflicts {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Only this binding's.
+        #[arg(long)]
+        binding: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List dead-lettered deliveries with their last error.
+    DeadLetters {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Only this binding's.
+        #[arg(long)]
+        binding: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Act on stored deliveries.
+    Deliveries {
+        #[command(subcommand)]
+        command: DeliveriesCommand,
+    },
+}
+
+/// Subcommands of `deliveries`.
+#[derive(Debug, Subcommand)]
+enum DeliveriesCommand {
+    /// Process stored deliveries again: a new attempt of the same delivery (dead-lettered
+    /// or failed ones included), never a new delivery; events already applied are not
+    /// applied twice.
+    Replay {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The bindings file (the same as `serve`'s).
+        #[arg(long, value_name = "FILE")]
+        bindings: String,
+        /// The deliveries' provider.
+        #[arg(long, default_value = "github")]
+        provider: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Delivery ids (GitHub: the X-GitHub-Delivery GUID).
+        #[arg(required = true, value_name = "DELIVERY_ID")]
+        ids: Vec<String>,
+    },
+}
+
+/// Where the durable store is.
+#[derive(Debug, clap::Args)]
+struct StoreArgs {
+    /// The PostgreSQL store, as a URL (`postgres://user@host:5432/db`).
+    #[arg(long, env = "KRADLE_STORE", value_name = "URL")]
+    store: String,
+    /// The schema the store lives in (created and migrated if missing).
+    #[arg(long, default_value = store::DEFAULT_SCHEMA)]
+    schema: String,
+}
+
+/// How workers claim and process.
+#[derive(Debug, clap::Args)]
+struct WorkerArgs {
+    /// Seconds a claim is held; another worker takes over a crashed worker's claims after
+    /// it. Renewed while processing.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    lease: u64,
+    /// Deliveries claimed and committed together.
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    batch: usize,
+    /// The lease owner name (default: kradle-sync-PID); slot n of several is ID/n.
+    #[arg(long, value_name = "ID")]
+    worker_id: Option<String>,
+    /// Longest wait, in milliseconds, between two looks at the queue (notifications
+    /// usually wake workers sooner).
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    poll_ms: u64,
+    /// Exit once nothing is claimable (deliveries waiting for a later retry stay queued).
+    #[arg(long)]
+    drain: bool,
+}
+
+impl WorkerArgs {
+    fn settings(&self, concurrency: usize) -> Result<worker::WorkerSettings, CliError> {
+        if self.lease == 0 {
+            return Err(CliError::Usage("--lease must be at least 1 second".into()));
+        }
+        Ok(worker::WorkerSettings {
+            id: self.worker_id.clone().unwrap_or_else(worker::default_id),
+            concurrency,
+            lease: std::time::Duration::from_secs(self.lease),
+            batch: self.batch.max(1),
+            poll: std::time::Duration::from_millis(self.poll_ms.max(10)),
+            drain: self.drain,
+        })
+    }
+}
+
+/// The interfaces a provider of this build supports (none for an unknown one: the
+/// binding's validation then names the problem).
+fn supported(provider: &str) -> Vec<kradle_sync_core::Interface> {
+    adapters()
+        .into_iter()
+        .find(|a| a.descriptor().kind.as_str() == provider)
+        .map(|a| a.descriptor().interfaces.clone())
+        .unwrap_or_default()
+}
+
+/// Loads the bindings file of a service command (secrets from the environment).
+fn service_bindings(path: &str) -> Result<Vec<kradle_sync_core::Binding>, CliError> {
+    let bindings = bindings::load(path, &|var| std::env::var(var).ok(), &supported)?;
+    if bindings.is_empty() {
+        return Err(CliError::Usage(format!(
+            "{path} declares no bindings; add a [[binding]] table (see the README)"
+        )));
+    }
+    Ok(bindings)
 }
 
 fn adapters() -> Vec<Arc<dyn WebhookAdapter>> {
@@ -105,30 +282,22 @@ fn parse_secrets(pairs: &[String]) -> Result<BTreeMap<String, Secret>, CliError>
         .collect()
 }
 
-fn open_store(spec: &str) -> Result<Arc<dyn SyncStore>, CliError> {
-    match spec {
-        "memory" => Ok(Arc::new(MemoryStore::new())),
-        other => Err(CliError::Usage(format!(
-            "unknown store `{other}`; this build supports `memory`"
-        ))),
-    }
-}
-
 async fn execute(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Replay {
             file,
             secrets,
             store,
+            schema,
             bindings,
             strict,
         } => {
             let secrets = parse_secrets(&secrets)?;
             let bindings = match bindings {
-                Some(path) => bindings::load(&path, &|var| std::env::var(var).ok())?,
+                Some(path) => bindings::load(&path, &|var| std::env::var(var).ok(), &supported)?,
                 None => Vec::new(),
             };
-            let store = open_store(&store)?;
+            let store = store::open(&store, &schema, 10).await?;
             let mut input: Box<dyn BufRead> = if file == "-" {
                 Box::new(BufReader::new(std::io::stdin()))
             } else {
@@ -171,16 +340,122 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
                 writeln!(out, "{line}")?;
             }
         }
+        Command::Serve {
+            store,
+            listen,
+            bindings,
+            workers,
+            body_limit,
+            worker,
+        } => {
+            let bindings = service_bindings(&bindings)?;
+            let settings = serve::ServeSettings {
+                listen,
+                body_limit,
+                workers,
+                worker: worker.settings(workers)?,
+            };
+            let connections = u32::try_from(workers.saturating_mul(2) + 8).unwrap_or(64);
+            let pg =
+                store::open_postgres(&store.store, &store.schema, connections, "serve").await?;
+            let engine = worker::engine(Arc::new(pg.clone()), adapters(), bindings, body_limit)?;
+            serve::run(pg, Arc::new(engine), settings).await?;
+        }
+        Command::Worker {
+            store,
+            bindings,
+            concurrency,
+            worker,
+        } => {
+            let bindings = service_bindings(&bindings)?;
+            let settings = worker.settings(concurrency)?;
+            let connections = u32::try_from(concurrency.saturating_mul(2) + 2).unwrap_or(64);
+            let pg =
+                store::open_postgres(&store.store, &store.schema, connections, "worker").await?;
+            let engine = worker::engine(
+                Arc::new(pg.clone()),
+                adapters(),
+                bindings,
+                kradle_sync_core::EngineConfig::default().max_body_bytes,
+            )?;
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                serve::wait_for_signal().await;
+                tracing::info!("shutting down: finishing claimed work");
+                let _ = stop.send(true);
+            });
+            tracing::info!(worker = %settings.id, concurrency, schema = pg.schema(), "worker started");
+            let totals = worker::run(pg, Arc::new(engine), settings, stopped).await;
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer(&mut out, &totals).map_err(|e| CliError::Usage(e.to_string()))?;
+            writeln!(out)?;
+        }
+        Command::Conflicts {
+            store,
+            binding,
+            json,
+        } => {
+            let pg = store::open_postgres(&store.store, &store.schema, 2, "conflicts").await?;
+            let mut out = std::io::stdout().lock();
+            inspect::conflicts(&pg, binding.as_deref(), json, &mut out).await?;
+        }
+        Command::DeadLetters {
+            store,
+            binding,
+            json,
+        } => {
+            let pg = store::open_postgres(&store.store, &store.schema, 2, "dead-letters").await?;
+            let mut out = std::io::stdout().lock();
+            inspect::dead_letters(&pg, binding.as_deref(), json, &mut out).await?;
+        }
+        Command::Deliveries {
+            command:
+                DeliveriesCommand::Replay {
+                    store,
+                    bindings,
+                    provider,
+                    json,
+                    ids,
+                },
+        } => {
+            let bindings = service_bindings(&bindings)?;
+            let pg =
+                store::open_postgres(&store.store, &store.schema, 2, "deliveries replay").await?;
+            let engine = worker::engine(
+                Arc::new(pg),
+                adapters(),
+                bindings,
+                kradle_sync_core::EngineConfig::default().max_body_bytes,
+            )?;
+            let all = {
+                let mut out = std::io::stdout().lock();
+                inspect::replay_deliveries(&engine, &provider, &ids, json, &mut out).await?
+            };
+            if !all {
+                return Err(CliError::Usage(
+                    "not every delivery was processed; see the table above".into(),
+                ));
+            }
+        }
     }
     Ok(())
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Services log their requests and work by default; one-shot commands only errors.
+    let default_level = match cli.command {
+        Command::Serve { .. } | Command::Worker { .. } => "info",
+        _ => "error",
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("KRADLE_LOG"))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KRADLE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

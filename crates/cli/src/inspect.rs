@@ -1,0 +1,269 @@
+//! `kradle-sync conflicts`, `dead-letters` and `deliveries replay`: inspect and act on a
+//! durable store. Tables for people by default, JSON with `--json`.
+
+use std::io::Write;
+
+use chrono::Utc;
+use kradle_sync_core::delivery::DeliveryPhase;
+use kradle_sync_core::store::Filter;
+use kradle_sync_core::{BindingId, DeliveryId, Engine, ProviderKind, SyncStore};
+use serde_json::{Value, json};
+
+use crate::document;
+use crate::error::CliError;
+
+fn filter(binding: Option<&str>) -> Filter {
+    match binding {
+        Some(b) => Filter::binding(BindingId::new(b)),
+        None => Filter::all(),
+    }
+}
+
+/// A table cell: strings as they are, `-` for nothing, other values as compact JSON.
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "-".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Writes rows under a header, each column as wide as its widest cell.
+fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut text = String::new();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(c);
+            } else {
+                text.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        text.trim_end().to_owned()
+    };
+    writeln!(out, "{}", line(header.to_vec()))?;
+    for row in rows {
+        writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
+    }
+    Ok(())
+}
+
+fn print_json(out: &mut dyn Write, value: &Value) -> Result<(), CliError> {
+    serde_json::to_writer_pretty(&mut *out, value).map_err(|e| CliError::Usage(e.to_string()))?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// `conflicts`: conflict records, open ones first, then by id.
+pub async fn conflicts(
+    store: &dyn SyncStore,
+    binding: Option<&str>,
+    as_json: bool,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let mut records = store.list_conflicts(&filter(binding)).await?;
+    records.sort_by(|a, b| (!a.is_open(), &a.id).cmp(&(!b.is_open(), &b.id)));
+    let values: Vec<Value> = records.iter().map(document::conflict).collect();
+    if as_json {
+        return print_json(out, &Value::Array(values));
+    }
+    if values.is_empty() {
+        writeln!(out, "no conflicts")?;
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = values
+        .iter()
+        .map(|c| {
+            let fields: Vec<String> = c["fields"]
+                .as_array()
+                .map(|fs| fs.iter().map(|f| cell(&f["field"])).collect())
+                .unwrap_or_default();
+            vec![
+                cell(&c["id"]),
+                cell(&c["state"]),
+                cell(&c["binding"]),
+                cell(&c["kind"]),
+                cell(&c["native_id"]),
+                cell(&c["reason"]),
+                cell(&c["policy"]),
+                if fields.is_empty() {
+                    "-".to_owned()
+                } else {
+                    fields.join(",")
+                },
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &[
+            "ID",
+            "STATE",
+            "BINDING",
+            "KIND",
+            "NATIVE_ID",
+            "REASON",
+            "POLICY",
+            "FIELDS",
+        ],
+        &rows,
+    )?;
+    Ok(())
+}
+
+/// `dead-letters`: deliveries that ran out of attempts or could not be processed.
+pub async fn dead_letters(
+    store: &dyn SyncStore,
+    binding: Option<&str>,
+    as_json: bool,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let records = store
+        .list_deliveries(&filter(binding), Some(DeliveryPhase::DeadLettered))
+        .await?;
+    let values: Vec<Value> = records.iter().map(document::dead_letter).collect();
+    if as_json {
+        return print_json(out, &Value::Array(values));
+    }
+    if values.is_empty() {
+        writeln!(out, "no dead letters")?;
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = values
+        .iter()
+        .map(|d| {
+            let event = match d["action"].as_str() {
+                Some(action) => format!("{}.{action}", cell(&d["event"])),
+                None => cell(&d["event"]),
+            };
+            vec![
+                cell(&d["provider"]),
+                cell(&d["delivery_id"]),
+                cell(&d["binding"]),
+                event,
+                cell(&d["attempts"]),
+                cell(&d["error"]),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &[
+            "PROVIDER",
+            "DELIVERY_ID",
+            "BINDING",
+            "EVENT",
+            "ATTEMPTS",
+            "ERROR",
+        ],
+        &rows,
+    )?;
+    Ok(())
+}
+
+/// `deliveries replay`: a new processing attempt of each stored delivery (not a new
+/// delivery). Returns whether every one was found and processed.
+pub async fn replay_deliveries(
+    engine: &Engine,
+    provider: &str,
+    ids: &[String],
+    as_json: bool,
+    out: &mut dyn Write,
+) -> Result<bool, CliError> {
+    let provider = ProviderKind::new(provider);
+    let mut results = Vec::with_capacity(ids.len());
+    let mut all_ok = true;
+    for id in ids {
+        let delivery_id = DeliveryId::new(id.as_str());
+        let stored = engine.store().get_delivery(&provider, &delivery_id).await?;
+        let value = match stored {
+            None => {
+                all_ok = false;
+                json!({ "delivery_id": id, "error": format!("no delivery {id} of {provider} is stored") })
+            }
+            Some(_) => {
+                let report = engine
+                    .replay_delivery(&provider, &delivery_id, Utc::now())
+                    .await?;
+                let attempts = engine
+                    .store()
+                    .get_delivery(&provider, &delivery_id)
+                    .await?
+                    .map(|d| d.attempts);
+                if report.phase != Some(DeliveryPhase::Processed) {
+                    all_ok = false;
+                }
+                json!({
+                    "delivery_id": id,
+                    "phase": report.phase.map(DeliveryPhase::as_str),
+                    "attempts": attempts,
+                    "events": report.events,
+                    "applied": report.applied,
+                    "stale": report.stale,
+                    "ignored": report.ignored,
+                    "error": report.error,
+                })
+            }
+        };
+        results.push(value);
+    }
+    if as_json {
+        print_json(out, &Value::Array(results))?;
+        return Ok(all_ok);
+    }
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .map(|r| {
+            vec![
+                cell(&r["delivery_id"]),
+                cell(&r["phase"]),
+                cell(&r["attempts"]),
+                cell(&r["events"]),
+                cell(&r["applied"]),
+                cell(&r["error"]),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &[
+            "DELIVERY_ID",
+            "PHASE",
+            "ATTEMPTS",
+            "EVENTS",
+            "APPLIED",
+            "ERROR",
+        ],
+        &rows,
+    )?;
+    Ok(all_ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_columns_and_trim_line_ends() {
+        let mut out = Vec::new();
+        table(
+            &mut out,
+            &["A", "BB"],
+            &[
+                vec!["long".into(), "x".into()],
+                vec!["s".into(), "-".into()],
+            ],
+        )
+        .unwrap_or_default();
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "A     BB\nlong  x\ns     -\n"
+        );
+    }
+}
