@@ -30,7 +30,8 @@ pub use descriptor::{
     AuthMode, Capabilities, ProviderDescriptor, ProviderRegistry, SignatureScheme,
 };
 pub use engine::{
-    BackfillReport, Engine, EngineBuilder, EngineConfig, EventOutcome, ProcessReport, Receipt,
+    BackfillProgress, BackfillReport, BackfillResource, Engine, EngineBuilder, EngineConfig,
+    EventOutcome, PageProgress, PassOptions, PassReport, ProcessReport, Receipt, ResourceReport,
     WriteResult, jitter_for,
 };
 pub use error::{BoxError, Error};

@@ -21,11 +21,15 @@ use crate::{
 mod apply;
 mod backfill;
 mod deliveries;
+mod reader;
 mod stage;
+mod sync_pass;
 mod writes;
 
 pub use backfill::BackfillReport;
 pub use deliveries::jitter_for;
+pub use reader::BackfillResource;
+pub use sync_pass::{BackfillProgress, PageProgress, PassOptions, PassReport, ResourceReport};
 pub use writes::WriteResult;
 
 /// Engine settings.

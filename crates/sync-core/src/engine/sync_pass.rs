@@ -1,0 +1,620 @@
+//! The backfill driver: reads a binding's resources through the provider interfaces page
+//! by page, applies each page as authoritative observations in one batch, and keeps a
+//! checkpoint per resource so a stopped pass resumes at the page where it stopped.
+
+use std::collections::{BTreeSet, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::delivery::payload_digest;
+use crate::store::{CommitOutcome, Filter, SyncScope, SyncState, Transition};
+use crate::{
+    Authority, Binding, BindingId, CanonicalEvent, Change, DeliveryId, Error, ExternalVersion,
+    NativeId, Page, PageRequest, Provider, Removal,
+};
+
+use super::reader::{self, BACKFILL_ACTION, BackfillResource, Listing};
+use super::stage::Stage;
+use super::{Engine, EventOutcome};
+
+/// What a [backfill pass](Engine::backfill_pass) reads, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassOptions {
+    /// Resources to read; read in [`BackfillResource::ALL`] order whatever the order here.
+    pub resources: Vec<BackfillResource>,
+    /// Read everything, not only what changed since each resource's high watermark. A full
+    /// pass that reads a listing to its end also tombstones known objects missing from it.
+    pub full: bool,
+    /// Items per page (GitHub's maximum is 100).
+    pub per_page: u32,
+    /// Pages of recent pipelines to read (newest first); older ones are left alone.
+    pub run_pages: u32,
+}
+
+impl Default for PassOptions {
+    fn default() -> Self {
+        Self {
+            resources: BackfillResource::ALL.to_vec(),
+            full: false,
+            per_page: 100,
+            run_pages: 1,
+        }
+    }
+}
+
+impl PassOptions {
+    /// Sets whether the pass is full.
+    pub fn full(mut self, full: bool) -> Self {
+        self.full = full;
+        self
+    }
+
+    /// Sets the resources to read.
+    pub fn resources(mut self, resources: impl IntoIterator<Item = BackfillResource>) -> Self {
+        self.resources = resources.into_iter().collect();
+        self
+    }
+}
+
+/// Where a pass is, after each page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PageProgress {
+    /// The resource being read.
+    pub resource: BackfillResource,
+    /// Pages of it read so far, counting those read before a resumed checkpoint.
+    pub page: u32,
+    /// Items of it read so far, counting those read before a resumed checkpoint.
+    pub items: u64,
+    /// Requests the whole pass has made so far.
+    pub requests: u64,
+    /// Whether this page was answered "not modified".
+    pub not_modified: bool,
+}
+
+/// Receives a pass's progress (the CLI draws a progress bar with it). Every method has a
+/// default that does nothing; `()` ignores everything.
+pub trait BackfillProgress: Send {
+    /// A resource starts, fresh or from a checkpoint.
+    fn started(&mut self, resource: BackfillResource, resumed: bool) {
+        let _ = (resource, resumed);
+    }
+    /// A page was read and applied, and its checkpoint stored.
+    fn page(&mut self, progress: &PageProgress) {
+        let _ = progress;
+    }
+    /// A resource is done (or was skipped).
+    fn finished(&mut self, report: &ResourceReport) {
+        let _ = report;
+    }
+}
+
+impl BackfillProgress for () {}
+
+/// What a pass did with one resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResourceReport {
+    /// The resource.
+    pub resource: BackfillResource,
+    /// Objects read.
+    pub objects: u64,
+    /// Objects that changed the projection.
+    pub applied: u64,
+    /// Objects older than the projection.
+    pub stale: u64,
+    /// Known objects tombstoned because a complete listing no longer has them.
+    pub tombstoned: u64,
+    /// Pages read.
+    pub pages: u32,
+    /// Requests made.
+    pub requests: u64,
+    /// Pages the provider answered "not modified" (free on GitHub).
+    pub not_modified: u64,
+    /// Whether the pass listed everything (not only changes since the watermark).
+    pub full: bool,
+    /// Whether it continued from a checkpoint of an earlier, stopped pass.
+    pub resumed: bool,
+    /// Why it was not read, if it was not.
+    pub skipped: Option<String>,
+}
+
+impl ResourceReport {
+    fn new(resource: BackfillResource) -> Self {
+        Self {
+            resource,
+            objects: 0,
+            applied: 0,
+            stale: 0,
+            tombstoned: 0,
+            pages: 0,
+            requests: 0,
+            not_modified: 0,
+            full: false,
+            resumed: false,
+            skipped: None,
+        }
+    }
+}
+
+/// What a [backfill pass](Engine::backfill_pass) did, per resource.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PassReport {
+    /// One report per resource, in reading order.
+    pub resources: Vec<ResourceReport>,
+}
+
+impl PassReport {
+    /// Requests made in all.
+    pub fn requests(&self) -> u64 {
+        self.resources.iter().map(|r| r.requests).sum()
+    }
+
+    /// Pages answered "not modified" in all.
+    pub fn not_modified(&self) -> u64 {
+        self.resources.iter().map(|r| r.not_modified).sum()
+    }
+
+    /// The report of one resource.
+    pub fn resource(&self, resource: BackfillResource) -> Option<&ResourceReport> {
+        self.resources.iter().find(|r| r.resource == resource)
+    }
+}
+
+/// The checkpoint of a stopped pass, kept as JSON in the resource's [`SyncState::cursor`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Checkpoint {
+    /// The pass lists everything.
+    full: bool,
+    /// The watermark an incremental pass lists from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    since: Option<DateTime<Utc>>,
+    /// The next page's cursor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cursor: Option<String>,
+    /// Comments read issue by issue: the issue being read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    issue: Option<u64>,
+    /// Comments read issue by issue: every issue up to this number is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    done_through: Option<u64>,
+    /// Pages read so far.
+    pages: u32,
+    /// Items read so far.
+    items: u64,
+    /// The newest `updated_at` read so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    watermark: Option<DateTime<Utc>>,
+}
+
+/// How a listing ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Read to its last page.
+    Complete,
+    /// Stopped at the pipelines' page limit.
+    Limited,
+    /// The provider has no such listing.
+    Unsupported,
+}
+
+/// One resource being read.
+struct Run {
+    resource: BackfillResource,
+    state: SyncState,
+    checkpoint: Checkpoint,
+    report: ResourceReport,
+    seen: BTreeSet<NativeId>,
+    cursors: HashSet<String>,
+}
+
+impl Engine {
+    /// Reads `resources` of a binding through `provider`'s interfaces page by page and
+    /// applies every page as authoritative observations, one batched commit per page.
+    ///
+    /// - Issues and comments are read incrementally (only what changed since the scope's
+    ///   high watermark) unless `options.full` is set or nothing was read before; labels,
+    ///   milestones and pull requests are always listed whole; pipelines are read for the
+    ///   most recent `options.run_pages` pages.
+    /// - After each page a checkpoint (the next page's cursor) is stored in the resource's
+    ///   [`SyncState`], so a pass stopped by an error or a crash resumes at the page where it
+    ///   stopped. When a resource is done the cursor is cleared, its high watermark
+    ///   advances, and a full listing sets `last_full_backfill_at`.
+    /// - Known objects missing from a full listing read to its end in one pass become
+    ///   tombstones (not after a resumed pass: the pages before the stop are not in memory).
+    /// - A page the provider answers "not modified" changes no object.
+    /// - Comments come from one listing of the whole target
+    ///   ([`list_all_comments`](crate::IssueTracking::list_all_comments)), or issue by issue
+    ///   where the provider has no such listing.
+    ///
+    /// Resources the provider or the binding does not support are skipped, with the reason
+    /// in their report. An error stops the pass; the pages before it are kept.
+    pub async fn backfill_pass(
+        &self,
+        binding: &BindingId,
+        provider: &dyn Provider,
+        options: &PassOptions,
+        progress: &mut dyn BackfillProgress,
+        now: DateTime<Utc>,
+    ) -> Result<PassReport, Error> {
+        let binding = self.binding(binding)?;
+        let kind = &provider.descriptor().kind;
+        if *kind != binding.provider {
+            return Err(Error::Validation {
+                rule: "provider-kind",
+                detail: format!(
+                    "binding {} syncs with provider {}, but the backfill was given a {kind} provider",
+                    binding.id, binding.provider
+                ),
+            });
+        }
+        let resources: BTreeSet<BackfillResource> = options.resources.iter().copied().collect();
+        let mut pass = Pass {
+            engine: self,
+            binding,
+            provider,
+            options,
+            progress,
+            now,
+            requests: 0,
+        };
+        let mut report = PassReport::default();
+        for resource in resources {
+            let skipped = reader::unsupported(provider, resource).or_else(|| {
+                binding.ownership(resource.kind()).is_none().then(|| {
+                    format!(
+                        "binding {} does not sync {}",
+                        binding.id,
+                        resource.interface()
+                    )
+                })
+            });
+            let done = match skipped {
+                Some(reason) => {
+                    let mut r = ResourceReport::new(resource);
+                    r.skipped = Some(reason);
+                    r
+                }
+                None => pass.resource(resource).await?,
+            };
+            pass.progress.finished(&done);
+            report.resources.push(done);
+        }
+        Ok(report)
+    }
+}
+
+struct Pass<'a> {
+    engine: &'a Engine,
+    binding: &'a Binding,
+    provider: &'a dyn Provider,
+    options: &'a PassOptions,
+    progress: &'a mut dyn BackfillProgress,
+    now: DateTime<Utc>,
+    requests: u64,
+}
+
+impl Pass<'_> {
+    async fn resource(&mut self, resource: BackfillResource) -> Result<ResourceReport, Error> {
+        let store = &self.engine.store;
+        let scope = SyncScope {
+            provider: self.binding.provider.clone(),
+            binding: self.binding.id.clone(),
+            interface: Some(resource.interface()),
+            kind: Some(resource.kind()),
+        };
+        let state = store
+            .get_sync_state(&scope)
+            .await?
+            .unwrap_or_else(|| SyncState::new(scope));
+        let since = match resource.filters_by_since() && !self.options.full {
+            true => state.high_watermark,
+            false => None,
+        };
+        let full = since.is_none();
+        let stored = state
+            .cursor
+            .as_deref()
+            .and_then(|c| serde_json::from_str::<Checkpoint>(c).ok())
+            .filter(|c| c.full == full);
+        let resumed = stored.is_some();
+        let checkpoint = stored.unwrap_or(Checkpoint {
+            full,
+            since,
+            ..Checkpoint::default()
+        });
+        let mut report = ResourceReport::new(resource);
+        report.full = full;
+        report.resumed = resumed;
+        let mut run = Run {
+            resource,
+            state,
+            checkpoint,
+            report,
+            seen: BTreeSet::new(),
+            cursors: HashSet::new(),
+        };
+        self.progress.started(resource, resumed);
+
+        let mut per_issue = run.checkpoint.issue.is_some() || run.checkpoint.done_through.is_some();
+        let mut end = End::Complete;
+        if !per_issue {
+            let listing = Listing::Target {
+                since: run.checkpoint.since,
+            };
+            end = self.listing(&mut run, &listing).await?;
+        }
+        if per_issue || end == End::Unsupported {
+            per_issue = true;
+            end = End::Complete;
+            self.comments_issue_by_issue(&mut run).await?;
+        }
+        let limited = end == End::Limited;
+
+        let listed_all = full && !limited;
+        if listed_all && !resumed && !per_issue {
+            self.tombstone_missing(&mut run).await?;
+        }
+        run.state.cursor = None;
+        run.state.high_watermark = run.state.high_watermark.max(run.checkpoint.watermark);
+        if listed_all {
+            run.state.last_full_backfill_at = Some(self.now);
+        }
+        self.save(&run.state).await?;
+        Ok(run.report)
+    }
+
+    /// Reads a listing from the checkpoint's cursor to its end, checkpointing after each
+    /// page.
+    async fn listing(&mut self, run: &mut Run, listing: &Listing) -> Result<End, Error> {
+        loop {
+            let request = PageRequest {
+                cursor: run.checkpoint.cursor.clone(),
+                per_page: self.options.per_page,
+            };
+            let next = match self.page(run, listing, &request).await {
+                Ok(Some(next)) => next,
+                Ok(None) => {
+                    run.checkpoint.cursor = None;
+                    return Ok(End::Complete);
+                }
+                // A provider without a target-wide comment listing answers without a
+                // request: read comments issue by issue instead.
+                Err(Error::Unsupported { .. })
+                    if run.resource == BackfillResource::Comments
+                        && matches!(listing, Listing::Target { .. })
+                        && run.report.pages == 0 =>
+                {
+                    self.requests -= 1;
+                    run.report.requests -= 1;
+                    return Ok(End::Unsupported);
+                }
+                Err(e) => return Err(e),
+            };
+            if !run.cursors.insert(next.clone()) {
+                return Err(Error::Provider {
+                    provider: self.binding.provider.clone(),
+                    message: format!(
+                        "the {} listing returned the page cursor {next:?} twice; stopped instead of reading in a loop",
+                        run.resource
+                    ),
+                    retryable: false,
+                    source: None,
+                });
+            }
+            if run.resource == BackfillResource::Runs && run.report.pages >= self.options.run_pages
+            {
+                return Ok(End::Limited);
+            }
+            run.checkpoint.cursor = Some(next);
+            self.checkpoint(run).await?;
+        }
+    }
+
+    async fn comments_issue_by_issue(&mut self, run: &mut Run) -> Result<(), Error> {
+        let filter = Filter {
+            binding: Some(self.binding.id.clone()),
+            kind: Some(crate::ResourceKind::Issue),
+            ..Filter::default()
+        };
+        let mut numbers: Vec<u64> = self
+            .engine
+            .store
+            .list_objects(&filter)
+            .await?
+            .iter()
+            .filter(|s| !s.is_tombstone())
+            .filter_map(|s| {
+                s.link
+                    .number
+                    .or_else(|| s.field("number").and_then(serde_json::Value::as_u64))
+            })
+            .collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        for number in numbers {
+            if run.checkpoint.done_through.is_some_and(|d| number <= d) {
+                continue;
+            }
+            if run.checkpoint.issue != Some(number) {
+                run.checkpoint.issue = Some(number);
+                run.checkpoint.cursor = None;
+            }
+            run.cursors.clear();
+            self.listing(run, &Listing::IssueComments { number })
+                .await?;
+            run.checkpoint.issue = None;
+            run.checkpoint.done_through = Some(number);
+            self.checkpoint(run).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads and applies one page. Returns the next page's cursor.
+    async fn page(
+        &mut self,
+        run: &mut Run,
+        listing: &Listing,
+        request: &PageRequest,
+    ) -> Result<Option<String>, Error> {
+        self.requests += 1;
+        run.report.requests += 1;
+        let page = reader::read_page(
+            self.provider,
+            &self.binding.provider,
+            run.resource,
+            &self.binding.target,
+            listing,
+            request,
+        )
+        .await?;
+        let Page {
+            items,
+            next,
+            not_modified,
+        } = page;
+        run.report.pages += 1;
+        run.report.objects += items.len() as u64;
+        run.checkpoint.pages += 1;
+        run.checkpoint.items += items.len() as u64;
+        for event in &items {
+            run.seen.insert(event.native_id.clone());
+            if let Change::Observed { version, .. } = &event.change {
+                run.checkpoint.watermark = run.checkpoint.watermark.max(version.updated_at);
+            }
+        }
+        if not_modified {
+            run.report.not_modified += 1;
+        } else {
+            let (applied, stale) = self.apply(run.resource, items).await?;
+            run.report.applied += applied;
+            run.report.stale += stale;
+        }
+        self.progress.page(&PageProgress {
+            resource: run.resource,
+            page: run.checkpoint.pages,
+            items: run.checkpoint.items,
+            requests: self.requests,
+            not_modified,
+        });
+        Ok(next)
+    }
+
+    /// Applies one page's events in one batch; an object that changed concurrently is
+    /// applied again on its own. Returns (applied, stale).
+    async fn apply(
+        &self,
+        resource: BackfillResource,
+        mut events: Vec<CanonicalEvent>,
+    ) -> Result<(u64, u64), Error> {
+        let content: Vec<_> = events
+            .iter()
+            .map(|e| (&e.native_id, &e.link, &e.change))
+            .collect();
+        let digest = payload_digest(&serde_json::to_vec(&content).unwrap_or_default());
+        let read_id = DeliveryId::new(format!("backfill:{resource}:{digest}"));
+        for event in &mut events {
+            event.delivery_id = read_id.clone();
+        }
+        let engine = self.engine;
+        let mut stage = Stage::default();
+        let mut staged = Vec::new();
+        let mut transitions = Vec::new();
+        for event in events {
+            let (outcome, transition) = engine
+                .stage_event(self.binding, &event, self.now, &mut stage)
+                .await?;
+            if let Some(t) = transition {
+                staged.push((event, outcome));
+                transitions.push(t);
+            }
+        }
+        let (mut applied, mut stale) = (0, 0);
+        let outcomes = engine.store.commit_many(transitions).await?;
+        for ((event, staged_outcome), committed) in staged.into_iter().zip(outcomes) {
+            let outcome = match committed {
+                CommitOutcome::Committed => staged_outcome,
+                CommitOutcome::AlreadyApplied => EventOutcome::Duplicate,
+                CommitOutcome::RevisionConflict => {
+                    engine.apply_event(self.binding, event, self.now).await?
+                }
+            };
+            match outcome {
+                EventOutcome::Applied => applied += 1,
+                EventOutcome::Stale => stale += 1,
+                _ => {}
+            }
+        }
+        Ok((applied, stale))
+    }
+
+    /// Tombstones known objects of the resource's kind that a complete listing lacks.
+    async fn tombstone_missing(&self, run: &mut Run) -> Result<(), Error> {
+        let kind = run.resource.kind();
+        let filter = Filter {
+            binding: Some(self.binding.id.clone()),
+            kind: Some(kind),
+            ..Filter::default()
+        };
+        for state in self.engine.store.list_objects(&filter).await? {
+            if run.seen.contains(&state.key.native_id)
+                || state.is_tombstone()
+                || !state.exists_externally()
+            {
+                continue;
+            }
+            let version = ExternalVersion {
+                etag: None,
+                ..state.version()
+            };
+            let digest = payload_digest(&serde_json::to_vec(&version).unwrap_or_default());
+            let event = CanonicalEvent {
+                provider: self.binding.provider.clone(),
+                delivery_id: DeliveryId::new(format!("backfill:{}:missing:{digest}", run.resource)),
+                interface: kind.interface(),
+                kind,
+                native_id: state.key.native_id.clone(),
+                action: BACKFILL_ACTION.into(),
+                event_time: None,
+                target: None,
+                link: Default::default(),
+                authority: Authority::Authoritative,
+                change: Change::Removed {
+                    version,
+                    removal: Removal::Missing,
+                },
+            };
+            if self
+                .engine
+                .apply_event(self.binding, event, self.now)
+                .await?
+                == EventOutcome::Applied
+            {
+                run.report.tombstoned += 1;
+            }
+        }
+        Ok(())
+    }
+
+    async fn checkpoint(&self, run: &mut Run) -> Result<(), Error> {
+        run.state.cursor =
+            Some(
+                serde_json::to_string(&run.checkpoint).map_err(|e| Error::Store {
+                    store: "checkpoint",
+                    message: format!("cannot encode the backfill checkpoint: {e}"),
+                    source: None,
+                })?,
+            );
+        self.save(&run.state).await
+    }
+
+    async fn save(&self, state: &SyncState) -> Result<(), Error> {
+        self.engine
+            .store
+            .commit(Transition {
+                sync_states: vec![state.clone()],
+                ..Transition::default()
+            })
+            .await
+            .map(|_| ())
+    }
+}
