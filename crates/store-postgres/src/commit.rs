@@ -37,6 +37,10 @@ use crate::records::{EventColumns, KeyColumns, to_i64, to_json};
 /// How many times a batch is run again after a deadlock or a lost race.
 const MAX_ATTEMPTS: u32 = 8;
 
+/// The most transitions [`PostgresStore::commit_batch`] commits in one transaction; larger
+/// batches are split so that one transaction's locks and size stay bounded.
+pub const MAX_BATCH: usize = 1000;
+
 impl PostgresStore {
     /// Commits many transitions in one database transaction, returning each one's outcome
     /// in order. Every transition is still atomic and decided exactly as if committed alone
@@ -44,11 +48,19 @@ impl PostgresStore {
     /// costs the same few round trips and one WAL flush however many transitions it holds.
     /// This is what makes the store fast: one flush per transition caps a disk at a few
     /// hundred commits a second.
+    ///
+    /// Batches larger than [`MAX_BATCH`] are committed in chunks of that size, one after
+    /// the other (a later chunk sees what the earlier ones committed, so outcomes are the
+    /// same); an error stops at the chunk that failed.
     pub async fn commit_batch(
         &self,
         transitions: Vec<Transition>,
     ) -> Result<Vec<CommitOutcome>, Error> {
-        Ok(self.commit_all(&transitions).await?)
+        let mut outcomes = Vec::with_capacity(transitions.len());
+        for chunk in transitions.chunks(MAX_BATCH) {
+            outcomes.extend(self.commit_all(chunk).await?);
+        }
+        Ok(outcomes)
     }
 
     pub(crate) async fn commit_all(
@@ -287,7 +299,7 @@ impl PostgresStore {
 
     /// Upserts deliveries, intents, conflicts and sync states (last write wins) and
     /// appends audit records, one statement per table.
-    async fn write_records(
+    pub(crate) async fn write_records(
         &self,
         tx: &mut PgConnection,
         committed: &[&Transition],

@@ -19,7 +19,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub use error::PostgresError;
 pub use migrate::{MIGRATIONS, MIGRATIONS_TABLE, Migration};
-pub use queue::WorkListener;
+pub use commit::MAX_BATCH;
+pub use queue::{DEFAULT_MAX_CLAIMS, WorkListener};
 pub use schema::MAX_SCHEMA_LEN;
 /// The sqlx this crate is built on, so a host builds its [`PgPool`] with the same version.
 pub use sqlx;
@@ -52,6 +53,7 @@ pub struct PostgresStore {
     channel: Arc<str>,
     lock_namespace: i32,
     ordering_key: Arc<OrderingKeyFn>,
+    max_claims: u32,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -94,6 +96,7 @@ impl PostgresStore {
             schema: Arc::from(schema),
             pool,
             ordering_key: Arc::new(binding_ordering_key),
+            max_claims: DEFAULT_MAX_CLAIMS,
         })
     }
 
@@ -124,17 +127,31 @@ impl PostgresStore {
     }
 
     /// Uses `key` to compute the ordering key of each delivery stored through
-    /// [`insert_delivery`](kradle_sync_core::SyncStore::insert_delivery) or a commit. Two
-    /// deliveries with the same key are never claimed at once, so every delivery that can
-    /// touch the same object must map to the same key. The default,
-    /// [`binding_ordering_key`], serializes a whole binding; a finer key (for example the
-    /// issue number read from the payload) lets one repository's deliveries run in
-    /// parallel. The key is fixed when a delivery is first stored.
+    /// [`insert_delivery`](kradle_sync_core::SyncStore::insert_delivery) or a commit
+    /// whose adapter set none ([`DeliveryRecord::ordering_key`] is `None`: the engine
+    /// fills it from `WebhookAdapter::ordering_key` at receive time, e.g. GitHub's issue,
+    /// pull request or run a payload is about). Two deliveries with the same key are never
+    /// claimed at once, so every delivery that can touch the same object must map to the
+    /// same key. The default, [`binding_ordering_key`], serializes a whole binding; a finer
+    /// key lets one repository's deliveries run in parallel. The key is fixed when a
+    /// delivery is first stored.
     pub fn with_ordering_key(
         mut self,
         key: impl Fn(&DeliveryRecord) -> String + Send + Sync + 'static,
     ) -> Self {
         self.ordering_key = Arc::new(key);
+        self
+    }
+
+    /// Dead-letters a delivery claimed more than `max_claims` times without an outcome
+    /// (default [`DEFAULT_MAX_CLAIMS`], at least 1). A payload that crashes every worker
+    /// that processes it would otherwise come back after each lease, forever; instead it
+    /// ends in the dead letters with an error naming the cause, and
+    /// `Engine::replay_delivery` gives it a new attempt once fixed. Claims given back with
+    /// [`release`](Self::release) do not count, and recording any outcome (a retry
+    /// included) starts the count again.
+    pub fn with_max_claims(mut self, max_claims: u32) -> Self {
+        self.max_claims = max_claims.max(1);
         self
     }
 
@@ -160,9 +177,14 @@ impl PostgresStore {
         &self.channel
     }
 
-    /// The ordering key the store gives `delivery`.
+    /// The ordering key the store gives `delivery`: the one its adapter chose at receive
+    /// time ([`DeliveryRecord::ordering_key`], the object the payload is about), or else
+    /// the one the store's ordering-key function computes.
     pub fn ordering_key_of(&self, delivery: &DeliveryRecord) -> String {
-        (self.ordering_key)(delivery)
+        match &delivery.ordering_key {
+            Some(key) if !key.is_empty() => key.clone(),
+            _ => (self.ordering_key)(delivery),
+        }
     }
 
     fn fail(&self, operation: &'static str) -> impl Fn(sqlx::Error) -> PostgresError + '_ {

@@ -22,8 +22,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use kradle_sync_core::delivery::DeliveryRecord;
-use kradle_sync_core::{DeliveryId, Error, ProviderKind};
+use kradle_sync_core::audit::{AuditRecord, AuditSubject};
+use kradle_sync_core::delivery::{DeliveryInput, DeliveryRecord, step_delivery};
+use kradle_sync_core::{DeliveryId, Error, ProviderKind, RetryPolicy, Transition};
 use sqlx::postgres::PgListener;
 use sqlx::{AssertSqlSafe, Row};
 
@@ -33,6 +34,56 @@ use crate::error::classify;
 /// Candidate keys examined per requested delivery; extra candidates cover keys that a
 /// concurrent claimer holds.
 const CANDIDATES_PER_CLAIM: i64 = 2;
+
+/// How many times a delivery may be claimed without an outcome being recorded before it
+/// is dead-lettered (see [`PostgresStore::with_max_claims`]).
+pub const DEFAULT_MAX_CLAIMS: u32 = 5;
+
+/// The transition that dead-letters a delivery its workers never finish: a new attempt
+/// that failed permanently, through the core's delivery state machine, and its audit
+/// record.
+fn dead_letter(
+    delivery: DeliveryRecord,
+    claims: i32,
+    worker: &str,
+    now: DateTime<Utc>,
+) -> Transition {
+    let previous = delivery
+        .last_error
+        .as_deref()
+        .map(|e| format!("; the last recorded error was: {e}"))
+        .unwrap_or_default();
+    let error = format!(
+        "claimed {claims} times without an outcome: every worker that took it stopped before finishing (crashed, killed, or lost its lease){previous}; fix the cause, then replay it (`kradle-sync deliveries replay`)"
+    );
+    let policy = RetryPolicy::default();
+    let (record, _) = step_delivery(delivery, DeliveryInput::Claim, now, &policy);
+    let (record, _) = step_delivery(
+        record,
+        DeliveryInput::Failed {
+            error: error.clone(),
+            retryable: false,
+            jitter: 0.0,
+        },
+        now,
+        &policy,
+    );
+    let audit = AuditRecord {
+        at: now,
+        org: record.org.clone(),
+        provider: record.provider.clone(),
+        binding: record.binding.clone(),
+        subject: AuditSubject::Delivery(record.delivery_id.to_string()),
+        action: "delivery.dead_lettered".into(),
+        actor: format!("worker:{worker}"),
+        detail: serde_json::json!({ "phase": record.phase, "claims": claims, "error": error }),
+    };
+    Transition {
+        deliveries: vec![record],
+        audit: vec![audit],
+        ..Transition::default()
+    }
+}
 
 fn lease_end(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
     chrono::Duration::from_std(lease)
@@ -46,6 +97,11 @@ impl PostgresStore {
     /// first, at most one per ordering key and none of a key that already has a delivery
     /// under a live lease. Returns them with their bodies, in arrival order.
     ///
+    /// A delivery that would be claimed for the `max_claims + 1`-th time without any
+    /// outcome recorded in between (every worker that took it died: a poison message) is
+    /// dead-lettered instead, with an error saying so and an audit record
+    /// `delivery.dead_lettered`; it is not returned.
+    ///
     /// Process each with [`Engine::process`](kradle_sync_core::Engine::process): the
     /// record it commits ends the lease. Call [`release`](Self::release) for claims you
     /// will not process, and [`renew_leases`](Self::renew_leases) when processing may
@@ -58,9 +114,35 @@ impl PostgresStore {
         limit: usize,
         now: DateTime<Utc>,
     ) -> Result<Vec<DeliveryRecord>, Error> {
-        if limit == 0 {
-            return Ok(Vec::new());
+        let mut claimed = Vec::new();
+        // A round that dead-letters poisoned deliveries frees their keys: claim again for
+        // the places they took, so a poison message never makes a claim come back empty
+        // while other work waits.
+        loop {
+            let wanted = limit.saturating_sub(claimed.len());
+            if wanted == 0 {
+                break;
+            }
+            let (mut round, poisoned) = self.claim_round(worker, lease, wanted, now).await?;
+            claimed.append(&mut round);
+            if poisoned == 0 {
+                break;
+            }
         }
+        claimed.sort_by_key(|(seq, _)| *seq);
+        tracing::debug!(schema = %self.schema, worker, claimed = claimed.len(), "claimed deliveries");
+        Ok(claimed.into_iter().map(|(_, d)| d).collect())
+    }
+
+    /// One claim transaction: returns the claimed deliveries with their arrival sequence,
+    /// and how many were dead-lettered instead.
+    async fn claim_round(
+        &self,
+        worker: &str,
+        lease: Duration,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<(i64, DeliveryRecord)>, usize), Error> {
         let fail = self.fail("claiming deliveries");
         let limit = i64::try_from(limit).unwrap_or(i64::MAX / CANDIDATES_PER_CLAIM);
         let mut tx = self
@@ -78,7 +160,7 @@ impl PostgresStore {
             .map_err(&fail)?;
         if keys.is_empty() {
             tx.rollback().await.map_err(&fail)?;
-            return Ok(Vec::new());
+            return Ok((Vec::new(), 0));
         }
         let keys: Vec<String> = keys
             .into_iter()
@@ -93,14 +175,31 @@ impl PostgresStore {
             .await
             .map_err(&fail)?;
         let mut claimed = Vec::with_capacity(rows.len());
+        let mut poisoned = Vec::new();
         for row in &rows {
             let seq: i64 = row.try_get(0).map_err(&fail)?;
-            claimed.push((seq, self.delivery_row(row, 1)?));
+            let claims: i32 = row.try_get(3).map_err(&fail)?;
+            let delivery = self.delivery_row(row, 1)?;
+            if u32::try_from(claims).unwrap_or(u32::MAX) > self.max_claims {
+                tracing::warn!(
+                    schema = %self.schema,
+                    provider = %delivery.provider,
+                    delivery_id = %delivery.delivery_id,
+                    worker,
+                    claims,
+                    "dead-lettered a delivery that no worker finishes"
+                );
+                poisoned.push(dead_letter(delivery, claims - 1, worker, now));
+            } else {
+                claimed.push((seq, delivery));
+            }
+        }
+        if !poisoned.is_empty() {
+            let refs: Vec<&Transition> = poisoned.iter().collect();
+            self.write_records(&mut tx, &refs).await?;
         }
         tx.commit().await.map_err(&fail)?;
-        claimed.sort_by_key(|(seq, _)| *seq);
-        tracing::debug!(schema = %self.schema, worker, claimed = claimed.len(), "claimed deliveries");
-        Ok(claimed.into_iter().map(|(_, d)| d).collect())
+        Ok((claimed, poisoned.len()))
     }
 
     /// Gives back `worker`'s claims on these deliveries without processing them (a

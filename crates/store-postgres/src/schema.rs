@@ -176,7 +176,8 @@ impl Sql {
                     ON CONFLICT (provider, delivery_id) DO UPDATE SET
                         binding = EXCLUDED.binding, org = EXCLUDED.org, phase = EXCLUDED.phase,
                         next_attempt_at = EXCLUDED.next_attempt_at, record = EXCLUDED.record,
-                        body = EXCLUDED.body, lease_owner = NULL, lease_until = NULL
+                        body = EXCLUDED.body, lease_owner = NULL, lease_until = NULL,
+                        claims = 0
                     RETURNING 1
                 )
                 SELECT count(*) FROM (SELECT pg_notify($10, '') FROM up LIMIT 1) AS notified"),
@@ -256,9 +257,10 @@ impl Sql {
                 SET lease_owner = $3, lease_until = $4, claims = d.claims + 1
                 FROM pick
                 WHERE d.provider = pick.provider AND d.delivery_id = pick.delivery_id
-                RETURNING d.seq, d.record::text, d.body"),
+                RETURNING d.seq, d.record::text, d.body, d.claims"),
             release: r("WITH rel AS (
-                    UPDATE {s}.deliveries d SET lease_owner = NULL, lease_until = NULL
+                    UPDATE {s}.deliveries d SET lease_owner = NULL, lease_until = NULL,
+                        claims = GREATEST(d.claims - 1, 0)
                     FROM UNNEST($2::text[], $3::text[]) AS u(provider, delivery_id)
                     WHERE d.lease_owner = $1 AND d.provider = u.provider
                       AND d.delivery_id = u.delivery_id
@@ -266,7 +268,8 @@ impl Sql {
                 )
                 SELECT count(*) FROM (SELECT pg_notify($4, '') FROM rel) AS notified"),
             release_all: r("WITH rel AS (
-                    UPDATE {s}.deliveries SET lease_owner = NULL, lease_until = NULL
+                    UPDATE {s}.deliveries SET lease_owner = NULL, lease_until = NULL,
+                        claims = GREATEST(claims - 1, 0)
                     WHERE lease_owner = $1
                     RETURNING 1
                 )

@@ -187,6 +187,13 @@ impl SyncStore for PostgresStore {
         Ok(outcomes.pop().unwrap_or(CommitOutcome::Committed))
     }
 
+    /// The batched path: see [`PostgresStore::commit_batch`]. A few round trips and one
+    /// WAL flush per chunk of transitions instead of per transition, with outcomes
+    /// identical to committing them one by one.
+    async fn commit_many(&self, transitions: Vec<Transition>) -> Result<Vec<CommitOutcome>, Error> {
+        self.commit_batch(transitions).await
+    }
+
     async fn get_write_intent(&self, id: &str) -> Result<Option<WriteIntent>, Error> {
         let row = sqlx::query(AssertSqlSafe(self.sql.get_intent.clone()))
             .bind(id)

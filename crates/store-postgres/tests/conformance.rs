@@ -159,6 +159,17 @@ fn cross_org_deliveries_are_rejected() {
 }
 
 #[test]
+fn batches_match_one_by_one() {
+    run_cases(
+        "batches",
+        (arb_history_and_schedules(), 1usize..8),
+        async |f, ((history, a, _), batch)| {
+            invariants::check_batches_match_one_by_one(f, &history, &a, batch).await
+        },
+    );
+}
+
+#[test]
 fn writes_never_duplicate() {
     run_cases(
         "writes",

@@ -137,3 +137,5 @@ impl Drop for TestDb {
         let _ = cleanup.join();
     }
 }
+
+pub mod github;
