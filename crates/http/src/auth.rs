@@ -21,6 +21,17 @@ pub trait Credentials: Send + Sync {
     async fn invalidate(&self) -> bool {
         false
     }
+
+    /// Called after a `401` with the `Authorization` value the provider rejected. Return
+    /// `true` if a request repeated with a fresh value may succeed. Credentials that cache a
+    /// token override this to drop the cached token only if it is still the rejected one:
+    /// when several requests fail with the same token at once, the first refreshes it and
+    /// the others repeat with the new one instead of refreshing again. The default calls
+    /// [`invalidate`](Self::invalidate).
+    async fn rejected(&self, authorization: &Secret) -> bool {
+        let _ = authorization;
+        self.invalidate().await
+    }
 }
 
 /// A fixed token (a personal access token, a GitLab project token, a Jira API token).

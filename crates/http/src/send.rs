@@ -234,8 +234,8 @@ impl ApiClient {
             );
             if status == StatusCode::UNAUTHORIZED
                 && !refreshed
-                && let Some(c) = &inner.credentials
-                && c.invalidate().await
+                && let (Some(c), Some(sent)) = (&inner.credentials, &auth)
+                && c.rejected(sent).await
             {
                 refreshed = true;
                 continue;

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod api;
 mod cicd;
 mod descriptor;
 mod emit;
@@ -21,6 +22,7 @@ use kradle_sync_core::{
     VerifiedWebhook, WebhookAdapter, WebhookRequest,
 };
 
+pub use api::{GithubApp, GithubAuth, GithubClient, GithubClientBuilder};
 pub use descriptor::descriptor;
 pub use event_name::GithubEvent;
 pub use signature::sign_webhook;
