@@ -1,0 +1,374 @@
+//! What the PostgreSQL tests of the binary share: the server in `DATABASE_URL` (default:
+//! this project's local server), a fresh schema per test dropped at the end, the
+//! `kradle-sync` binary as a child process, and real GitHub deliveries signed for it.
+//! When the server cannot be reached a test is skipped with a notice, except under
+//! `CI=true`, where it fails.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use kradle_provider_github::sign_webhook;
+use kradle_store_postgres::PostgresStore;
+use kradle_store_postgres::sqlx::postgres::PgPoolOptions;
+use kradle_store_postgres::sqlx::{self, AssertSqlSafe, PgPool};
+use kradle_sync_core::Secret;
+use serde_json::Value;
+
+/// The server on this project's machines (trust auth).
+pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+/// The secret the bundled log and these tests sign with.
+pub const SECRET: &str = "kradle-demo-secret";
+/// The environment variable the test bindings file names.
+pub const SECRET_ENV: &str = "KRADLE_TEST_GITHUB_SECRET";
+/// The binding of the fixtures' repository.
+pub const BINDING: &str = "Codertocat/Hello-World";
+
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| DEFAULT_URL.to_owned())
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+pub fn root() -> String {
+    format!("{}/../..", env!("CARGO_MANIFEST_DIR"))
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh schema on the test server, dropped when the value is.
+pub struct TestDb {
+    pub pool: PgPool,
+    pub url: String,
+    pub schema: String,
+    pub dir: std::path::PathBuf,
+}
+
+impl TestDb {
+    /// Connects and names a fresh schema, or returns `None` (skip) outside CI when the
+    /// server is unreachable.
+    pub async fn new(tag: &str) -> Option<TestDb> {
+        let url = database_url();
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect(&url)
+            .await;
+        let pool = match pool {
+            Ok(p) => p,
+            Err(e) if in_ci() => panic!(
+                "CI=true and PostgreSQL is unreachable at DATABASE_URL={url}: {e}; start the server (or fix DATABASE_URL): PostgreSQL tests never skip in CI"
+            ),
+            Err(e) => {
+                eprintln!(
+                    "SKIPPED {tag}: PostgreSQL is unreachable at {url} ({e}); set DATABASE_URL to run the PostgreSQL tests"
+                );
+                return None;
+            }
+        };
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let schema = format!("kcli_{tag}_{}_{n}_{nanos:x}", std::process::id());
+        let dir = std::env::temp_dir().join(&schema);
+        std::fs::create_dir_all(&dir).unwrap();
+        Some(TestDb {
+            pool,
+            url,
+            schema,
+            dir,
+        })
+    }
+
+    /// The store in the test's schema (migrated).
+    pub async fn store(&self) -> PostgresStore {
+        PostgresStore::new(self.pool.clone(), &self.schema)
+            .await
+            .expect("open the test schema")
+    }
+
+    pub async fn drop_schema(&self) {
+        sqlx::query(AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+            self.schema
+        )))
+        .execute(&self.pool)
+        .await
+        .expect("drop the test schema");
+    }
+
+    /// A bindings file for the fixtures' repository, its secret read from [`SECRET_ENV`].
+    pub fn bindings_file(&self) -> String {
+        let path = self.dir.join("bindings.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[[binding]]\nname = \"{BINDING}\"\nprovider = \"github\"\nsecret_env = \"{SECRET_ENV}\"\n"
+            ),
+        )
+        .unwrap();
+        path.to_string_lossy().into_owned()
+    }
+
+    /// Runs the binary to completion with the store arguments appended.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--store", &self.url, "--schema", &self.schema]);
+        Command::new(env!("CARGO_BIN_EXE_kradle-sync"))
+            .args(&all)
+            .env(SECRET_ENV, SECRET)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Starts `serve` on a free port with the store arguments and the bindings file.
+    pub fn serve(&self, extra: &[&str]) -> Server {
+        let bindings = self.bindings_file();
+        let mut args = vec![
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            &self.url,
+            "--schema",
+            &self.schema,
+            "--bindings",
+            &bindings,
+        ];
+        args.extend(extra);
+        spawn_server(&args)
+    }
+
+    /// Row counts and lease owners of the deliveries table.
+    pub async fn deliveries(&self) -> Vec<(String, String, Option<String>, i32)> {
+        sqlx::query_as::<_, (String, String, Option<String>, i32)>(AssertSqlSafe(format!(
+            "SELECT delivery_id, phase, lease_owner, claims FROM \"{}\".deliveries ORDER BY seq",
+            self.schema
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let url = self.url.clone();
+        let schema = self.schema.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                let Ok(pool) = PgPoolOptions::new().max_connections(1).connect(&url).await else {
+                    return;
+                };
+                let _ = sqlx::query(AssertSqlSafe(format!(
+                    "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+                )))
+                .execute(&pool)
+                .await;
+                pool.close().await;
+            });
+        })
+        .join();
+    }
+}
+
+/// A running `kradle-sync serve` (or `worker`) child; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+pub fn spawn_server(args: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kradle-sync"))
+        .args(args)
+        .env(SECRET_ENV, SECRET)
+        .env("KRADLE_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("serve did not start: {line:?}")
+        })
+        .to_owned();
+    Server {
+        child,
+        base,
+        stderr: Some(stderr),
+    }
+}
+
+impl Server {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns whether it exited successfully and
+    /// its log.
+    pub fn terminate(mut self) -> (bool, String) {
+        signal(self.child.id(), "TERM");
+        let status = self.child.wait().unwrap();
+        let log = self.stderr.take().unwrap().join().unwrap();
+        (status.success(), log)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends a signal to a child process by its id.
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name} {pid}");
+}
+
+/// A real fixture body (`fixtures/github/webhooks/<path>`), compacted as GitHub sends it.
+pub fn fixture(path: &str) -> String {
+    let full = format!("{}/fixtures/github/webhooks/{path}", root());
+    let value: Value = serde_json::from_str(
+        &std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}")),
+    )
+    .unwrap();
+    serde_json::to_string(&value).unwrap()
+}
+
+/// One signed delivery: (headers, body).
+pub struct Delivery {
+    pub event: String,
+    pub id: String,
+    pub body: String,
+    pub signature: String,
+}
+
+pub fn signed(event: &str, id: &str, body: String) -> Delivery {
+    Delivery {
+        event: event.to_owned(),
+        id: id.to_owned(),
+        signature: sign_webhook(&Secret::new(SECRET), body.as_bytes()),
+        body,
+    }
+}
+
+impl Delivery {
+    pub fn with_signature(mut self, signature: &str) -> Self {
+        self.signature = signature.to_owned();
+        self
+    }
+}
+
+/// Posts a delivery to `path` (e.g. `/webhooks/github/Codertocat/Hello-World`).
+pub async fn post(
+    client: &reqwest::Client,
+    server: &Server,
+    path: &str,
+    d: &Delivery,
+) -> reqwest::Response {
+    client
+        .post(server.url(path))
+        .header("Content-Type", "application/json")
+        .header("User-Agent", "GitHub-Hookshot/044aadd")
+        .header("X-GitHub-Event", &d.event)
+        .header("X-GitHub-Delivery", &d.id)
+        .header("X-Hub-Signature-256", &d.signature)
+        .body(d.body.clone())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The deliveries of the bundled log (`examples/fixtures/github-issues.ndjson`), as the
+/// log recorded them: event, delivery id, signature and body.
+pub fn bundled_log_deliveries() -> Vec<Delivery> {
+    let log = std::fs::read_to_string(format!("{}/examples/fixtures/github-issues.ndjson", root()))
+        .unwrap();
+    log.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["type"] == "delivery")
+        .map(|r| {
+            let h = &r["headers"];
+            let header = |name: &str| {
+                h.as_object()
+                    .unwrap()
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .and_then(|(_, v)| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            Delivery {
+                event: header("X-GitHub-Event"),
+                id: header("X-GitHub-Delivery"),
+                signature: header("X-Hub-Signature-256"),
+                body: r["body"].as_str().unwrap().to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// Waits (bounded, never asserting on speed) until `done` holds.
+pub async fn eventually<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done().await {
+        assert!(Instant::now() < deadline, "gave up waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The JSON document of an output.
+pub fn json_of(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "command failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
