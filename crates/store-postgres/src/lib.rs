@@ -17,9 +17,9 @@ use kradle_sync_core::Error;
 use kradle_sync_core::delivery::DeliveryRecord;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+pub use commit::MAX_BATCH;
 pub use error::PostgresError;
 pub use migrate::{MIGRATIONS, MIGRATIONS_TABLE, Migration};
-pub use commit::MAX_BATCH;
 pub use queue::{DEFAULT_MAX_CLAIMS, WorkListener};
 pub use schema::MAX_SCHEMA_LEN;
 /// The sqlx this crate is built on, so a host builds its [`PgPool`] with the same version.

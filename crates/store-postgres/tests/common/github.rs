@@ -77,8 +77,13 @@ pub fn engine(store: Arc<dyn SyncStore>) -> Engine {
 
 /// Like [`engine`], with a configuration.
 pub fn engine_with(store: Arc<dyn SyncStore>, config: EngineConfig) -> Engine {
-    let binding = Binding::new(REPO, "github", ExternalTarget::from_path(REPO), &Interface::ALL)
-        .with_secret(Secret::new(SECRET));
+    let binding = Binding::new(
+        REPO,
+        "github",
+        ExternalTarget::from_path(REPO),
+        &Interface::ALL,
+    )
+    .with_secret(Secret::new(SECRET));
     Engine::builder(store)
         .adapter(Arc::new(GithubWebhooks::new()))
         .binding(binding)

@@ -139,3 +139,4 @@ impl Drop for TestDb {
 }
 
 pub mod github;
+pub mod probe;
