@@ -27,11 +27,20 @@ pub(crate) fn observe<T: Canonical>(
     let read = DeliveryId::new(format!("rest:{kind}"));
     let event = rest::parse(kind, value, &read)?
         .ok_or_else(|| malformed(format!("the REST {kind} object was not recognised")))?;
-    let Change::Observed { version, fields } = event.change else {
+    let Change::Observed {
+        version,
+        mut fields,
+    } = event.change
+    else {
         return Err(malformed(format!(
             "the REST {kind} object is not an observation"
         )));
     };
+    for (name, value) in absent_from_rest(kind) {
+        fields
+            .entry((*name).to_owned())
+            .or_insert_with(|| value.clone());
+    }
     let object = T::from_fields(&fields).map_err(|e| {
         malformed(format!(
             "REST {kind} object lacks a field GitHub always sends: {e}"
@@ -43,6 +52,16 @@ pub(crate) fn observe<T: Canonical>(
         version,
         object,
     })
+}
+
+/// Fields a REST object of `kind` never carries, which an event leaves out (so it does
+/// not overwrite what a webhook said) but a typed object needs: a REST ref does not say
+/// whether its last update was forced.
+fn absent_from_rest(kind: ResourceKind) -> &'static [(&'static str, Value)] {
+    match kind {
+        ResourceKind::Ref => &[("forced", Value::Bool(false))],
+        _ => &[],
+    }
 }
 
 /// [`observe`] with the response's ETag as the observation's version tag.
