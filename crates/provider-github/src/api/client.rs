@@ -243,9 +243,18 @@ impl GithubClient {
                 }
                 Err(e) if e.is_outcome_unknown() => {
                     tracing::warn!(%kind, error = %e, "create outcome unknown; looking for its idempotency marker");
-                    if let Some(found) = find().await? {
-                        tracing::info!(%kind, native_id = %found.native_id.as_str(), "adopted the object an earlier attempt created");
-                        return Ok(found);
+                    match find().await {
+                        Ok(Some(found)) => {
+                            tracing::info!(%kind, native_id = %found.native_id.as_str(), "adopted the object an earlier attempt created");
+                            return Ok(found);
+                        }
+                        Ok(None) => {}
+                        // The lookup failing says nothing about the create: it stays
+                        // unknown (retryable), never a conflict or a permanent failure.
+                        Err(lookup) => {
+                            tracing::warn!(%kind, error = %lookup, "looking for the idempotency marker failed");
+                            return Err(e.into());
+                        }
                     }
                     if sent >= attempts {
                         return Err(e.into());

@@ -1,0 +1,201 @@
+//! Tokens, the app's private key and its JWTs never reach Debug output, errors or log
+//! lines, at any level, even when GitHub echoes a token back.
+//!
+//! A test binary of its own: it installs a process-wide capturing subscriber.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "api/common.rs"]
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use kradle_http::testing::ManualClock;
+use kradle_provider_github::api::{GithubApp, GithubAuth};
+use kradle_sync_core::{Cicd, Error, GitForge, IssuePatch, IssueTracking, Provider};
+use serde_json::json;
+use tracing_subscriber::fmt::MakeWriter;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer};
+
+use common::{TOKEN, at, target};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Display, Debug and every source of an error.
+fn everything(err: &Error) -> String {
+    let mut out = format!("{err}\n{err:?}\n");
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        out.push_str(&format!("{s}\n{s:?}\n"));
+        source = s.source();
+    }
+    out
+}
+
+/// The secrets, and recognisable parts of them.
+fn secrets() -> Vec<String> {
+    let installation = common::rest("apps/installation-token.json")["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let runner = common::rest("actions/authentication-token.json")["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = common::app_key();
+    let key_lines: Vec<String> = key
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .take(3)
+        .map(str::to_owned)
+        .collect();
+    let mut all = vec![
+        TOKEN.to_owned(),
+        TOKEN.trim_start_matches("ghp_").to_owned(),
+        installation.clone(),
+        installation.trim_start_matches("ghs_").to_owned(),
+        runner,
+        // Every JWT starts with the base64 of `{"`.
+        "eyJ".to_owned(),
+    ];
+    all.extend(key_lines);
+    all
+}
+
+fn assert_clean(what: &str, text: &str) {
+    for secret in secrets() {
+        assert!(!text.contains(&secret), "{what} leaked {secret:?}:\n{text}");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn tokens_keys_and_jwts_never_reach_debug_errors_or_logs() {
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(logs.clone())
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+
+    let server = MockServer::start().await;
+    let clock = ManualClock::new(at("2016-07-11T21:14:10Z"));
+    let installation = common::rest("apps/installation-token.json");
+    let echoed = installation["token"].as_str().unwrap().to_owned();
+    Mock::given(method("POST"))
+        .and(path("/app/installations/42/access_tokens"))
+        .respond_with(common::example(201, installation).respond(&server))
+        .mount(&server)
+        .await;
+    let repo = common::session("get-repository").remove(0);
+    // Deliberately hostile: GitHub echoing the token it rejected.
+    let hostile = |status: u16, secret: &str| {
+        repo.clone()
+            .with(
+                status,
+                json!({ "message": format!("Bad credentials: Bearer {secret}") }),
+            )
+            .drop_header("etag")
+    };
+    Mock::given(method("GET"))
+        .and(path(repo.path_only()))
+        .respond_with(hostile(401, &echoed).respond(&server))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/octokit-fixture-org/hello-world/issues"))
+        .respond_with(hostile(502, &echoed).respond(&server))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/octokit-fixture-org/hello-world/issues"))
+        .respond_with(hostile(422, &echoed).respond(&server))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(
+            "/repos/octokit-fixture-org/hello-world/actions/runners/registration-token",
+        ))
+        .respond_with(
+            common::example(201, common::rest("actions/authentication-token.json"))
+                .respond(&server),
+        )
+        .mount(&server)
+        .await;
+
+    let app = GithubApp::new("12345", common::app_key(), 42);
+    let auth = GithubAuth::app(app.clone());
+    let builder = common::bare(&server, &clock).auth(auth.clone());
+    let mut shown = format!("{app:?}\n{auth:?}\n{builder:?}\n");
+    let github = builder.build().unwrap();
+    let hello = target("hello-world");
+
+    let read = github.get_repository(&hello).await.unwrap_err();
+    let patch = IssuePatch {
+        title: Some("x".into()),
+        body: Some("y".into()),
+        ..IssuePatch::default()
+    };
+    let create = github
+        .create_issue(&hello, &patch, "kradle:k")
+        .await
+        .unwrap_err();
+    let registration = github.register_runner(&hello).await.unwrap();
+    let health = github.health().await;
+    shown.push_str(&format!(
+        "{github:?}\n{:?}\n{registration:?}\n{health:?}\n",
+        github.installation()
+    ));
+    shown.push_str(&everything(&read));
+    shown.push_str(&everything(&create));
+
+    // A personal access token, echoed back on a 401.
+    let pat_server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(repo.path_only()))
+        .respond_with(hostile(401, TOKEN).respond(&pat_server))
+        .mount(&pat_server)
+        .await;
+    let pat = common::client(&pat_server, &common::clock());
+    let pat_err = pat.get_repository(&hello).await.unwrap_err();
+    shown.push_str(&format!("{pat:?}\n{:?}\n", GithubAuth::token(TOKEN)));
+    shown.push_str(&everything(&pat_err));
+
+    // The calls really failed the way this test means.
+    assert!(everything(&read).contains("401"), "{read}");
+    // The marker lookup failed (422): the create stays unknown and retryable.
+    assert!(everything(&create).contains("outcome unknown"), "{create}");
+    assert!(create.is_retryable());
+    assert!(everything(&pat_err).contains("[redacted]"), "{pat_err}");
+    let text = logs.0.lock().unwrap().clone();
+    let text = String::from_utf8_lossy(&text).into_owned();
+    assert!(
+        text.contains("installation token refreshed"),
+        "logs were captured:\n{text}"
+    );
+    assert!(text.contains("kradle_http.request"), "{text}");
+    assert_clean("Debug output and errors", &shown);
+    assert_clean("logs", &text);
+}
