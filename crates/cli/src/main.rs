@@ -1,5 +1,6 @@
 //! The `kradle-sync` command line.
 
+mod backfill;
 mod bindings;
 mod document;
 mod error;
@@ -143,6 +144,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Read a repository through the provider's REST API into a store, page by page, and
+    /// print the final state as the same JSON document as `replay`.
+    ///
+    /// Issues and comments are read incrementally (only what changed since the last
+    /// backfill in the store) unless --full; labels, milestones and pull requests whole;
+    /// workflow runs for the most recent page. After each page a checkpoint is stored, so
+    /// with --store postgres://… a stopped backfill resumes where it stopped, and
+    /// unchanged pages are re-read with If-None-Match (a 304 costs no rate-limit point).
+    /// Progress and a summary of the requests spent go to stderr.
+    Backfill(backfill::BackfillArgs),
     /// Act on stored deliveries.
     Deliveries {
         #[command(subcommand)]
@@ -408,6 +419,7 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
             let mut out = std::io::stdout().lock();
             inspect::dead_letters(&pg, binding.as_deref(), json, &mut out).await?;
         }
+        Command::Backfill(args) => backfill::run(args).await?,
         Command::Deliveries {
             command:
                 DeliveriesCommand::Replay {
