@@ -10,9 +10,13 @@ mod common;
 
 #[path = "api/auth.rs"]
 mod auth;
+#[path = "api/engine.rs"]
+mod engine;
 #[path = "api/limits.rs"]
 mod limits;
 #[path = "api/reads.rs"]
 mod reads;
+#[path = "api/surface.rs"]
+mod surface;
 #[path = "api/writes.rs"]
 mod writes;

@@ -98,7 +98,12 @@ impl WirePullRequest {
         let pull = PullRequest {
             number: self.number,
             title: presence.take("title", self.title),
-            body: presence.take("body", self.body),
+            // The idempotency marker a create embedded is not part of what the host wrote.
+            body: presence.take(
+                "body",
+                self.body
+                    .map(|b| b.map(|b| kradle_sync_core::marker::strip(&b))),
+            ),
             state: presence.take("state", self.state),
             merged: presence.take("merged", merged),
             draft: presence.take("draft", self.draft),
