@@ -105,13 +105,17 @@ impl Exchange {
 
     /// The response with its recorded headers, links pointing at `server`.
     pub fn respond(&self, server: &MockServer) -> ResponseTemplate {
+        self.respond_under(server, "")
+    }
+
+    /// The response with its recorded headers, links pointing at `server` under a path
+    /// prefix (GitHub Enterprise Server's `/api/v3`).
+    pub fn respond_under(&self, server: &MockServer, prefix: &str) -> ResponseTemplate {
+        let origin = format!("{}{prefix}", server.uri());
         let mut t = ResponseTemplate::new(self.status);
         for (k, v) in &self.headers {
             if !COMPUTED.contains(&k.to_ascii_lowercase().as_str()) {
-                t = t.append_header(
-                    k.as_str(),
-                    v.replace(RECORDED_ORIGIN, &server.uri()).as_str(),
-                );
+                t = t.append_header(k.as_str(), v.replace(RECORDED_ORIGIN, &origin).as_str());
             }
         }
         match &self.body {

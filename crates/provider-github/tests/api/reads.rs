@@ -450,3 +450,40 @@ async fn the_three_interfaces_read_real_responses() {
             && github.git_forge().is_some()
     );
 }
+
+/// GitHub Enterprise Server: the API under `/api/v3`, its `link`s too.
+#[tokio::test]
+async fn an_enterprise_base_url_keeps_its_api_prefix() {
+    let server = MockServer::start().await;
+    let clock = common::clock();
+    for page in common::session("paginate-issues") {
+        let m = Mock::given(method("GET")).and(path(format!("/api/v3{}", page.path_only())));
+        let m = match page.query("page") {
+            Some(n) => m.and(query_param("page", n)),
+            None => m.and(query_param_is_missing("page")),
+        };
+        m.respond_with(page.respond_under(&server, "/api/v3"))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let github = common::builder(&server, &clock)
+        .base_url(format!("{}/api/v3", server.uri()))
+        .build()
+        .unwrap();
+
+    let issues = walk(3, |p| {
+        let github = github.clone();
+        async move {
+            github
+                .list_issues(&target("paginate-issues"), None, &p)
+                .await
+        }
+    })
+    .await;
+
+    assert_eq!(issues.len(), 13);
+    let got = received(&server).await;
+    assert_eq!(got.len(), 5);
+    assert!(got.iter().all(|r| r.url.path().starts_with("/api/v3/")));
+}
