@@ -68,6 +68,10 @@ pub struct BackfillArgs {
     /// from a complete listing become tombstones.
     #[arg(long)]
     full: bool,
+    /// Items per page (GitHub's maximum, and the default, is 100): N issues cost
+    /// ⌈N/per-page⌉ list requests.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    per_page: u32,
     /// Attempts per request (server errors, timeouts, lost connections) before the
     /// backfill stops at its checkpoint.
     #[arg(long, default_value_t = 4, value_name = "N")]
@@ -84,6 +88,12 @@ pub async fn run(args: BackfillArgs) -> Result<(), CliError> {
     }
     let target = parse_repo(&args.repo)?;
     let resources = parse_resources(&args.resources)?;
+    if !(1..=100).contains(&args.per_page) {
+        return Err(CliError::Usage(format!(
+            "--per-page takes 1 to 100 (GitHub's maximum), not {}",
+            args.per_page
+        )));
+    }
     let auth = credentials(&args, &|var| std::env::var(var).ok())?;
     let api_url = args
         .api_url
@@ -115,7 +125,12 @@ pub async fn run(args: BackfillArgs) -> Result<(), CliError> {
         .build()?
         .for_backfill();
 
-    let options = PassOptions::default().resources(resources).full(args.full);
+    let options = PassOptions {
+        per_page: args.per_page,
+        ..PassOptions::default()
+    }
+    .resources(resources)
+    .full(args.full);
     let mut progress = Progress::new(std::io::stderr().is_terminal());
     let result = engine
         .backfill_pass(&id, &github, &options, &mut progress, Utc::now())
