@@ -6,17 +6,30 @@
 //!     cargo bench -p kradle-store-postgres --bench throughput
 //! ```
 //!
-//! Each transition is what the engine commits for one applied webhook event: the event
-//! key, the object's new state, the delivery record's update and an audit record. Each
-//! batch uses fresh keys, so nothing is refused as already applied.
+//! Two paths are measured against the floor:
+//!
+//! - `commit_batch`: each transition is what the engine commits for one applied webhook
+//!   event: the event key, the object's new state, the delivery record's update and an
+//!   audit record. Each batch uses fresh keys, so nothing is refused as already applied.
+//! - `engine`: what a worker does with a claimed batch of real GitHub `issues` deliveries
+//!   (fixtures from `fixtures/github/webhooks/issues/`, each about its own issue): claim
+//!   them with leases, then `Engine::process_batch` (normalize, load and stage every
+//!   object, two batched `commit_many` calls). Receiving them is set-up, not measured.
+//!
+//! Criterion reports each on its own; a summary at the end times the paths interleaved,
+//! round after round, and prints events per second beside the floor's rows per second and
+//! their ratio. Under `CI=true` an unreachable server fails the bench instead of skipping.
 #![allow(missing_docs, clippy::expect_used, clippy::unwrap_used)]
 
 use std::hint::black_box;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use kradle_provider_github::{GithubWebhooks, sign_webhook};
 use kradle_store_postgres::PostgresStore;
 use kradle_store_postgres::sqlx::{self, AssertSqlSafe};
 use kradle_sync_core::audit::{AuditRecord, AuditSubject};
@@ -24,9 +37,14 @@ use kradle_sync_core::delivery::{DeliveryPhase, DeliveryRecord};
 use kradle_sync_core::projection::{FieldRegister, ObjectState};
 use kradle_sync_core::testing::conformance::delivery;
 use kradle_sync_core::{
-    Authority, EventKey, ObjectKey, OrgId, Rank, ResourceKind, SyncStore, Transition,
+    Authority, Binding, BindingId, DeliveryId, Engine, EventKey, ExternalTarget, Headers,
+    Interface, ObjectKey, OrgId, ProviderKind, Rank, ResourceKind, Secret, SyncStore, Transition,
+    WebhookRequest,
 };
 use tokio::runtime::Runtime;
+
+const REPO: &str = "Codertocat/Hello-World";
+const SECRET: &str = "kradle-demo-secret";
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
@@ -109,6 +127,40 @@ struct Setup {
     rt: Runtime,
     store: PostgresStore,
     floor_sql: String,
+    engine: Engine,
+    /// Real `issues` payloads, parsed, to give each delivery an issue of its own.
+    templates: Vec<serde_json::Value>,
+}
+
+/// The real `issues` fixtures about [`REPO`].
+fn issue_templates() -> Vec<serde_json::Value> {
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/github/webhooks/issues");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("the issues fixtures")
+        .map(|e| e.expect("an entry").path())
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| serde_json::from_slice::<serde_json::Value>(&std::fs::read(p).unwrap()).unwrap())
+        .filter(|v| v["repository"]["full_name"] == REPO)
+        .collect()
+}
+
+fn bench_engine(store: &PostgresStore) -> Engine {
+    let binding = Binding::new(
+        REPO,
+        "github",
+        ExternalTarget::from_path(REPO),
+        &Interface::ALL,
+    )
+    .with_secret(Secret::new(SECRET));
+    Engine::builder(Arc::new(store.clone()) as Arc<dyn SyncStore>)
+        .adapter(Arc::new(GithubWebhooks::new()))
+        .binding(binding)
+        .build()
+        .expect("a valid binding")
 }
 
 fn setup() -> Option<Setup> {
@@ -122,6 +174,9 @@ fn setup() -> Option<Setup> {
     let schema = format!("kbench_{}", std::process::id());
     let store = match rt.block_on(PostgresStore::connect_with_schema(&url, &schema)) {
         Ok(store) => store,
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
+            panic!("CI=true and PostgreSQL is unreachable: {e}")
+        }
         Err(e) => {
             eprintln!("SKIPPED throughput bench: {e}");
             return None;
@@ -146,8 +201,10 @@ fn setup() -> Option<Setup> {
     );
     Some(Setup {
         rt,
+        engine: bench_engine(&store),
         store,
         floor_sql,
+        templates: issue_templates(),
     })
 }
 
@@ -178,6 +235,100 @@ async fn floor_insert(setup: &Setup, rows: Vec<DeliveryRecord>) {
         .execute(setup.store.pool())
         .await
         .expect("floor insert");
+}
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_700_000_000, 0).unwrap()
+}
+
+/// Receives `n` real `issues` deliveries, each about an issue of its own (the fixture's
+/// payload with the issue's id and number changed), ready for a worker to claim.
+async fn receive_issues(setup: &Setup, n: u64) {
+    let binding = BindingId::new(REPO);
+    let start = NEXT.fetch_add(n, Ordering::Relaxed);
+    for i in start..start + n {
+        let mut body = setup.templates[(i as usize) % setup.templates.len()].clone();
+        body["issue"]["id"] = serde_json::json!(10_000_000 + i);
+        body["issue"]["number"] = serde_json::json!(i);
+        let body = body.to_string().into_bytes();
+        let request = WebhookRequest {
+            headers: Headers::from_pairs([
+                ("X-GitHub-Event", "issues".to_owned()),
+                ("X-GitHub-Delivery", format!("bench-engine-{i}")),
+                (
+                    "X-Hub-Signature-256",
+                    sign_webhook(&Secret::new(SECRET), &body),
+                ),
+            ]),
+            body,
+        };
+        setup
+            .engine
+            .receive(&binding, request, now())
+            .await
+            .expect("receive");
+    }
+}
+
+/// A worker's turn: claim up to `n` deliveries and process them as one batch. Returns
+/// the events applied.
+async fn work(setup: &Setup, n: usize) -> u64 {
+    let claimed = setup
+        .store
+        .claim_deliveries("bench", Duration::from_secs(60), n, now())
+        .await
+        .expect("claim");
+    let ids: Vec<(ProviderKind, DeliveryId)> = claimed
+        .into_iter()
+        .map(|d| (d.provider, d.delivery_id))
+        .collect();
+    let reports = setup
+        .engine
+        .process_batch(&ids, now())
+        .await
+        .expect("process");
+    reports
+        .iter()
+        .inspect(|r| assert_eq!(r.phase, Some(DeliveryPhase::Processed), "{r:?}"))
+        .map(|r| u64::from(r.events))
+        .sum()
+}
+
+/// Times the floor, `commit_batch` and the engine path interleaved, round after round,
+/// and prints each one's rate beside the floor's and the ratio.
+fn summary(setup: &Setup, size: u64, rounds: u32) {
+    let (mut floor, mut commit, mut engine) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let mut engine_events = 0;
+    for _ in 0..rounds {
+        let start = NEXT.fetch_add(size, Ordering::Relaxed);
+        let rows: Vec<_> = (start..start + size).map(delivery_row).collect();
+        let t = Instant::now();
+        setup.rt.block_on(floor_insert(setup, rows));
+        floor += t.elapsed();
+
+        let ts = batch(size);
+        let t = Instant::now();
+        setup
+            .rt
+            .block_on(setup.store.commit_batch(ts))
+            .expect("commit");
+        commit += t.elapsed();
+
+        setup.rt.block_on(receive_issues(setup, size));
+        let t = Instant::now();
+        engine_events += setup.rt.block_on(work(setup, size as usize));
+        engine += t.elapsed();
+    }
+    let n = (size * u64::from(rounds)) as f64;
+    let floor_rate = n / floor.as_secs_f64();
+    let commit_rate = n / commit.as_secs_f64();
+    let engine_rate = engine_events as f64 / engine.as_secs_f64();
+    println!(
+        "summary batch {size:>4}: floor {floor_rate:>8.0} rows/s | commit_batch {commit_rate:>8.0} events/s ({:.1}x the floor's time) | engine claim+process_batch {engine_rate:>8.0} events/s, {:.0} deliveries/s ({:.1}x)",
+        floor_rate / commit_rate,
+        n / engine.as_secs_f64(),
+        floor_rate / engine_rate,
+    );
 }
 
 fn throughput(c: &mut Criterion) {
@@ -245,7 +396,18 @@ fn throughput(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+    group.throughput(Throughput::Elements(100));
+    group.bench_function("engine_claim_process_batch/100", |b| {
+        b.iter_batched(
+            || setup.rt.block_on(receive_issues(&setup, 100)),
+            |()| black_box(setup.rt.block_on(work(&setup, 100))),
+            BatchSize::PerIteration,
+        )
+    });
     group.finish();
+    for size in [100, 500] {
+        summary(&setup, size, 10);
+    }
     let schema = setup.store.schema().to_owned();
     setup
         .rt
