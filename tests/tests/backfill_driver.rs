@@ -104,6 +104,9 @@ impl Repo {
     }
 }
 
+/// A change made at the provider while a pass reads.
+type Change_ = Box<dyn FnOnce(&Double) + Send>;
+
 /// One listing request the double answered.
 #[derive(Debug, Clone, PartialEq)]
 struct Call {
@@ -113,7 +116,7 @@ struct Call {
     issue: Option<u64>,
 }
 
-/// A paginated provider: offsets as cursors, `since` filtering with oldest change first,
+/// A paginated provider: offsets as cursors, newest change first with `since` filtering,
 /// "not modified" for a repeated request whose answer is unchanged (as an ETag cache
 /// would), and an injectable failure.
 struct Double {
@@ -122,6 +125,9 @@ struct Double {
     calls: Mutex<Vec<Call>>,
     served: Mutex<HashMap<String, String>>,
     fail_at: Mutex<Option<usize>>,
+    /// A change at the provider right after the request with this 0-based index is
+    /// answered (while a pass is reading).
+    change_after: Mutex<Option<(usize, Change_)>>,
     /// Answer every page "not modified", whatever it holds.
     always_not_modified: bool,
     target_comments: bool,
@@ -136,6 +142,7 @@ impl Double {
             calls: Mutex::new(Vec::new()),
             served: Mutex::new(HashMap::new()),
             fail_at: Mutex::new(None),
+            change_after: Mutex::new(None),
             always_not_modified: false,
             target_comments: true,
             cicd: true,
@@ -145,6 +152,16 @@ impl Double {
     /// Fails the request with this 0-based index.
     fn fail_at(&self, index: usize) {
         *self.fail_at.lock().unwrap() = Some(index);
+    }
+
+    /// Runs `change` on the repository right after the request with this index.
+    fn change_after(&self, index: usize, change: impl FnOnce(&Double) + Send + 'static) {
+        *self.change_after.lock().unwrap() = Some((index, Box::new(change)));
+    }
+
+    /// Requests answered so far.
+    fn requests(&self) -> usize {
+        self.calls.lock().unwrap().len()
     }
 
     fn calls(&self, what: &str) -> Vec<Call> {
@@ -183,6 +200,19 @@ impl Double {
         let answer = format!("{items:?}{next:?}");
         let not_modified = self.served.lock().unwrap().insert(key, answer.clone()) == Some(answer)
             || self.always_not_modified;
+        let change = {
+            let mut slot = self.change_after.lock().unwrap();
+            match slot.take() {
+                Some((at, change)) if at == index => Some(change),
+                other => {
+                    *slot = other;
+                    None
+                }
+            }
+        };
+        if let Some(change) = change {
+            change(self);
+        }
         Ok(Page {
             items,
             next,
@@ -244,7 +274,9 @@ impl IssueTracking for Double {
     ) -> Result<Page<Observed<Issue>>, Error> {
         let mut issues: Vec<_> = self.repo.lock().unwrap().issues.clone();
         issues.retain(|i| since.is_none_or(|s| i.version.updated_at >= Some(s)));
-        issues.sort_by_key(|i| i.version.updated_at);
+        // Newest change first, as GitHub's `sort=updated&direction=desc` (stable: equal
+        // times keep the recorded order).
+        issues.sort_by_key(|i| std::cmp::Reverse(i.version.updated_at));
         let call = Call {
             since,
             ..Self::call("issues", page)
@@ -304,6 +336,7 @@ impl IssueTracking for Double {
         }
         let mut comments = self.repo.lock().unwrap().comments.clone();
         comments.retain(|c| since.is_none_or(|s| c.version.updated_at >= Some(s)));
+        comments.sort_by_key(|c| std::cmp::Reverse(c.version.updated_at));
         let call = Call {
             since,
             ..Self::call("comments", page)
@@ -760,40 +793,214 @@ fn a_checkpoint_of_another_mode_is_not_resumed() {
 }
 
 #[test]
-fn an_incremental_pass_reads_only_what_changed_since_the_watermark() {
+fn an_incremental_pass_reads_newest_first_down_to_its_watermark() {
     let store = Arc::new(MemoryStore::new());
     let engine = engine(&store);
     let provider = Double::new();
     pass(&engine, &provider, &options(false)).unwrap();
     // Nothing was read before, so the first pass lists everything.
-    assert_eq!(provider.calls("issues")[0].since, None);
+    assert_eq!(provider.calls("issues").len(), 5);
 
+    // The 13 recorded issues were all last changed in the same second, the watermark. An
+    // edit moves issue 5 to the first page; the others, changed at the watermark itself,
+    // are not older than it, so the pass reads on and finds them unchanged.
     provider.edit_issue(5, "Test issue 5, edited", "2017-10-11T09:00:00Z");
     let only_issues = options(false).resources([BackfillResource::Issues]);
+    let before = provider.calls("issues").len();
     let report = pass(&engine, &provider, &only_issues).unwrap();
     let issues = report.resource(BackfillResource::Issues).unwrap();
-    assert!(!issues.full);
-    // GitHub's `since` includes the watermark itself: the 12 issues last changed at it
-    // come again, unchanged; only the edited one is applied.
-    let last = provider.calls("issues").last().cloned().unwrap();
-    assert_eq!(last.since, Some(ts("2017-10-10T16:00:00Z")));
-    assert_eq!((issues.objects, issues.applied), (13, 1));
+    assert!(!issues.full && !issues.resumed);
+    assert_eq!(
+        (issues.objects, issues.applied, issues.requests),
+        (13, 1, 5)
+    );
+    let calls = provider.calls("issues");
+    // Every pass asks for the same first page, without `since`.
+    assert!(calls.iter().all(|c| c.since.is_none()), "{calls:?}");
+    assert_eq!(calls[before].cursor, None);
     let edited = projection(&store)
         .into_iter()
         .find(|o| o["fields"]["number"] == 5 && o["key"].as_str().unwrap().contains("/issue/"))
         .unwrap();
     assert_eq!(edited["fields"]["title"], "Test issue 5, edited");
+    let state = block_on(store.get_sync_state(&scope(ResourceKind::Issue)))
+        .unwrap()
+        .unwrap();
+    assert_eq!(state.high_watermark, Some(ts("2017-10-11T09:00:00Z")));
 
-    // The watermark moved to the edit: the next pass reads just that issue, in one request.
+    // Four more edits after the watermark moved to issue 5's: the first page holds three
+    // of them, the second the fourth, issue 5 (at the watermark) and issue 13 (before
+    // it): the pass stops there. ⌈4/3⌉ = 2 requests instead of 5.
+    for (number, at) in [
+        (9, "2017-10-12T09:00:00Z"),
+        (8, "2017-10-12T10:00:00Z"),
+        (7, "2017-10-12T11:00:00Z"),
+        (6, "2017-10-12T12:00:00Z"),
+    ] {
+        provider.edit_issue(number, &format!("Test issue {number}, edited"), at);
+    }
+    let before = provider.calls("issues").len();
     let report = pass(&engine, &provider, &only_issues).unwrap();
     let issues = report.resource(BackfillResource::Issues).unwrap();
     assert_eq!(
-        provider.calls("issues").last().unwrap().since,
-        Some(ts("2017-10-11T09:00:00Z"))
+        cursors(&provider.calls("issues")[before..]),
+        [None, Some("3")]
     );
-    assert_eq!((issues.objects, issues.applied, issues.requests), (1, 0, 1));
+    assert_eq!((issues.requests, issues.objects, issues.applied), (2, 6, 4));
+    assert_eq!((issues.not_modified, issues.stale + issues.applied), (0, 4));
     // An incremental pass never tombstones: its listing is not the whole set.
     assert_eq!(issues.tombstoned, 0);
+    let state = block_on(store.get_sync_state(&scope(ResourceKind::Issue)))
+        .unwrap()
+        .unwrap();
+    assert_eq!(state.high_watermark, Some(ts("2017-10-12T12:00:00Z")));
+    assert_eq!(state.cursor, None);
+}
+
+#[test]
+fn an_unchanged_resource_is_settled_by_one_not_modified_page() {
+    let store = Arc::new(MemoryStore::new());
+    let engine = engine(&store);
+    let provider = Double::new();
+    let first = pass(&engine, &provider, &options(true)).unwrap();
+    assert_eq!(first.requests(), 10);
+    let objects = projection(&store);
+
+    let before = provider.requests();
+    let second = pass(&engine, &provider, &options(false)).unwrap();
+    // Issues and comments: the first page, not modified, ends the listing. The other
+    // resources are listed whole, one page each, not modified either.
+    for resource in [BackfillResource::Issues, BackfillResource::Comments] {
+        let r = second.resource(resource).unwrap();
+        assert!(!r.full, "{r:?}");
+        assert_eq!((r.requests, r.pages, r.not_modified), (1, 1, 1), "{r:?}");
+        assert_eq!((r.applied, r.stale, r.tombstoned), (0, 0, 0), "{r:?}");
+    }
+    assert_eq!((second.requests(), second.not_modified()), (6, 6));
+    assert_eq!(provider.requests() - before, 6);
+    let first_pages = provider.calls("issues");
+    assert_eq!(
+        first_pages.last().unwrap(),
+        &first_pages[0],
+        "the same request as the full pass's first page"
+    );
+    assert_eq!(projection(&store), objects);
+
+    // A change on the first page is not "not modified": the pass reads on.
+    provider.edit_issue(12, "Test issue 12, edited", "2017-10-11T09:00:00Z");
+    let third = pass(&engine, &provider, &options(false)).unwrap();
+    let issues = third.resource(BackfillResource::Issues).unwrap();
+    assert_eq!((issues.applied, issues.not_modified), (1, 4));
+}
+
+#[test]
+fn a_stopped_incremental_pass_resumes_and_the_next_pass_catches_what_moved_up() {
+    let store = Arc::new(MemoryStore::new());
+    let engine = engine(&store);
+    let provider = Double::new();
+    let only_issues = |full| options(full).resources([BackfillResource::Issues]);
+    pass(&engine, &provider, &only_issues(true)).unwrap();
+    // Moves the watermark past the recorded issues' common second.
+    provider.edit_issue(5, "Test issue 5, edited", "2017-10-11T09:00:00Z");
+    pass(&engine, &provider, &only_issues(false)).unwrap();
+    for (number, at) in [
+        (9, "2017-10-12T09:00:00Z"),
+        (8, "2017-10-12T10:00:00Z"),
+        (7, "2017-10-12T11:00:00Z"),
+        (6, "2017-10-12T12:00:00Z"),
+    ] {
+        provider.edit_issue(number, &format!("Test issue {number}, edited"), at);
+    }
+    // The second page's request fails.
+    provider.fail_at(provider.requests() + 1);
+    assert!(pass(&engine, &provider, &only_issues(false)).is_err());
+    let state = block_on(store.get_sync_state(&scope(ResourceKind::Issue)))
+        .unwrap()
+        .unwrap();
+    let checkpoint: Value = serde_json::from_str(state.cursor.as_deref().unwrap()).unwrap();
+    assert_eq!(checkpoint["cursor"], "3");
+    assert_eq!(checkpoint["since"], "2017-10-11T09:00:00Z");
+    assert_eq!(state.high_watermark, Some(ts("2017-10-11T09:00:00Z")));
+
+    // Meanwhile issue 4 changes: it moves to the first page, which the resumed pass does
+    // not read again.
+    provider.edit_issue(4, "Test issue 4, edited", "2017-10-13T09:00:00Z");
+    let before = provider.calls("issues").len();
+    let report = pass(&engine, &provider, &only_issues(false)).unwrap();
+    let issues = report.resource(BackfillResource::Issues).unwrap();
+    assert!(issues.resumed);
+    // From the checkpoint's page down to the starting watermark: [8, 9, 5], then
+    // [13, 12, 11] holds issues changed before it.
+    assert_eq!(
+        cursors(&provider.calls("issues")[before..]),
+        [Some("3"), Some("6")]
+    );
+    // Issue 8 was applied with the stopped pass's first page ([6, 7, 8]); issue 9 is new.
+    assert_eq!(issues.applied, 1);
+    let title = |number: u64| {
+        projection(&store)
+            .into_iter()
+            .find(|o| {
+                o["fields"]["number"] == number && o["key"].as_str().unwrap().contains("/issue/")
+            })
+            .unwrap()["fields"]["title"]
+            .clone()
+    };
+    assert_eq!(title(4), "Test issue 4");
+    for number in [6, 7, 8, 9] {
+        assert_eq!(title(number), format!("Test issue {number}, edited"));
+    }
+
+    // The next pass finds the first page changed and reads it: issue 4 is caught, and
+    // issue 7, changed before the watermark the resumed pass stored, ends the listing.
+    let before = provider.calls("issues").len();
+    let report = pass(&engine, &provider, &only_issues(false)).unwrap();
+    let issues = report.resource(BackfillResource::Issues).unwrap();
+    assert_eq!(cursors(&provider.calls("issues")[before..]), [None]);
+    assert_eq!((issues.requests, issues.applied), (1, 1));
+    assert_eq!(title(4), "Test issue 4, edited");
+}
+
+#[test]
+fn an_object_changed_during_a_full_pass_is_not_taken_for_deleted() {
+    let store = Arc::new(MemoryStore::new());
+    let engine = engine(&store);
+    let provider = Double::new();
+    let only_issues = options(true).resources([BackfillResource::Issues]);
+    pass(&engine, &provider, &only_issues).unwrap();
+    provider.delete_issue(7);
+
+    // Right after the pass reads the first page, issue 1 (on the last page) changes and
+    // moves to the first page: the pages the pass reads next no longer hold it.
+    provider.change_after(provider.requests(), |p| {
+        p.edit_issue(1, "Test issue 1, edited", "2017-10-11T09:00:00Z");
+    });
+    let report = pass(&engine, &provider, &only_issues).unwrap();
+    let issues = report.resource(BackfillResource::Issues).unwrap();
+    // Only the deleted issue is a tombstone; the first page, read again before
+    // tombstoning, has issue 1 with its change.
+    assert_eq!(issues.tombstoned, 1);
+    let gone: Vec<Value> = projection(&store)
+        .into_iter()
+        .filter(|o| o["tombstone"] == true)
+        .collect();
+    assert_eq!(gone.len(), 1);
+    assert_eq!(gone[0]["fields"]["number"], 7);
+    let first = projection(&store)
+        .into_iter()
+        .find(|o| o["fields"]["number"] == 1 && o["key"].as_str().unwrap().contains("/issue/"))
+        .unwrap();
+    assert_eq!(first["fields"]["title"], "Test issue 1, edited");
+
+    // With nothing changed during the pass, that re-read is one "not modified" request.
+    provider.delete_issue(3);
+    let before = provider.calls("issues").len();
+    let report = pass(&engine, &provider, &only_issues).unwrap();
+    let issues = report.resource(BackfillResource::Issues).unwrap();
+    assert_eq!(issues.tombstoned, 1);
+    let calls = provider.calls("issues");
+    assert_eq!(calls.len() - before, 4 + 1);
+    assert_eq!(calls.last().unwrap().cursor, None);
 }
 
 #[test]

@@ -95,8 +95,14 @@ pub struct IssuePatch {
 /// Issues, comments, labels and milestones.
 #[async_trait]
 pub trait IssueTracking: Send + Sync {
-    /// Issues changed since `since` (all states), oldest change first where the provider
-    /// allows.
+    /// Issues of all states, newest change first (descending `updated_at`); with `since`,
+    /// only those changed at or after it.
+    ///
+    /// The order is part of the contract: a [backfill pass](crate::Engine::backfill_pass)
+    /// passes no `since` and stops reading on its own once a page holds an issue changed
+    /// before its watermark. Every pass thus asks for the same first page, which an ETag
+    /// cache answers "not modified" (free on GitHub) when nothing changed. `since` is for
+    /// callers that want a filtered listing; a provider that cannot filter may ignore it.
     async fn list_issues(
         &self,
         target: &ExternalTarget,
@@ -131,10 +137,13 @@ pub trait IssueTracking: Send + Sync {
         number: u64,
         page: &PageRequest,
     ) -> Result<Page<Observed<Comment>>, Error>;
-    /// Comments on every issue of the target changed since `since` (all of them when
-    /// `None`), oldest change first where the provider allows: one listing for the whole
-    /// target instead of one per issue (GitHub: `GET /repos/{owner}/{repo}/issues/comments`),
-    /// so a backfill of N comments costs ⌈N/100⌉ requests.
+    /// Comments on every issue of the target, newest change first (descending
+    /// `updated_at`); with `since`, only those changed at or after it. One listing for the
+    /// whole target instead of one per issue (GitHub:
+    /// `GET /repos/{owner}/{repo}/issues/comments?sort=updated&direction=desc`), so a
+    /// backfill of N comments costs ⌈N/100⌉ requests. The order is part of the contract,
+    /// as for [`list_issues`](Self::list_issues): a backfill passes no `since` and stops at
+    /// its watermark.
     ///
     /// The default answers [`Error::Unsupported`]: the provider has no such listing, and a
     /// backfill reads the comments issue by issue with

@@ -3,7 +3,6 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::object::Canonical;
@@ -17,12 +16,13 @@ use crate::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BackfillResource {
-    /// Issues (GitHub lists pull requests' issue side among them), filtered by `since` on
-    /// incremental passes.
+    /// Issues (GitHub lists pull requests' issue side among them), newest change first;
+    /// an incremental pass reads them down to its watermark.
     Issues,
     /// Comments on issues: one listing for the whole target where the provider has one
     /// ([`IssueTracking::list_all_comments`](crate::IssueTracking::list_all_comments)),
-    /// filtered by `since` on incremental passes; otherwise issue by issue.
+    /// newest change first and read down to the watermark like issues; otherwise issue by
+    /// issue.
     Comments,
     /// Labels of the target.
     Labels,
@@ -79,8 +79,13 @@ impl BackfillResource {
         self.kind().interface()
     }
 
-    /// Whether the provider can list only what changed since a watermark.
-    pub fn filters_by_since(self) -> bool {
+    /// Whether the resource is listed newest change first, so that an incremental pass
+    /// reads it only down to its high watermark (and a full pass reads it whole).
+    ///
+    /// Every pass asks for the same first page (no `since` in the request), whose ETag the
+    /// provider's cache keeps: on an unchanged resource an incremental pass costs that one
+    /// conditional request, answered "not modified".
+    pub fn is_incremental(self) -> bool {
         matches!(self, BackfillResource::Issues | BackfillResource::Comments)
     }
 }
@@ -151,11 +156,9 @@ fn events_of<T: Canonical>(
 
 /// Where a listing reads from.
 pub(super) enum Listing {
-    /// The resource's own listing for the target.
-    Target {
-        /// Only objects changed since then.
-        since: Option<DateTime<Utc>>,
-    },
+    /// The resource's own listing for the target, whole (issues and comments newest change
+    /// first: the pass decides where to stop, so the first page's URL never changes).
+    Target,
     /// The comments of one issue (providers without a target-wide comment listing).
     IssueComments {
         /// The issue's number.
@@ -192,24 +195,23 @@ pub(super) async fn read_page(
         provider: kind.clone(),
         interface: resource.interface(),
     };
-    let since = match listing {
-        Listing::Target { since } => *since,
-        Listing::IssueComments { number } => {
-            let issues = provider.issue_tracking().ok_or_else(missing)?;
-            return Ok(events_of(
-                kind,
-                issues.list_comments(target, *number, page).await?,
-            ));
-        }
-    };
+    if let Listing::IssueComments { number } = listing {
+        let issues = provider.issue_tracking().ok_or_else(missing)?;
+        return Ok(events_of(
+            kind,
+            issues.list_comments(target, *number, page).await?,
+        ));
+    }
     Ok(match resource {
+        // No `since`: a filtered first page would be a new URL on every pass, without a
+        // cached ETag, and cost a rate-limit point even when nothing changed.
         BackfillResource::Issues => {
             let issues = provider.issue_tracking().ok_or_else(missing)?;
-            events_of(kind, issues.list_issues(target, since, page).await?)
+            events_of(kind, issues.list_issues(target, None, page).await?)
         }
         BackfillResource::Comments => {
             let issues = provider.issue_tracking().ok_or_else(missing)?;
-            events_of(kind, issues.list_all_comments(target, since, page).await?)
+            events_of(kind, issues.list_all_comments(target, None, page).await?)
         }
         BackfillResource::Labels => {
             let issues = provider.issue_tracking().ok_or_else(missing)?;

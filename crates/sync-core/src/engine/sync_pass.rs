@@ -165,7 +165,8 @@ impl PassReport {
 struct Checkpoint {
     /// The pass lists everything.
     full: bool,
-    /// The watermark an incremental pass lists from.
+    /// The watermark an incremental pass reads down to: the resource's high watermark when
+    /// the pass started, kept so a resumed pass stops where the stopped one would have.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     since: Option<DateTime<Utc>>,
     /// The next page's cursor.
@@ -193,6 +194,9 @@ enum End {
     Complete,
     /// Stopped at the pipelines' page limit.
     Limited,
+    /// An incremental pass caught up with its watermark (or the first page was not
+    /// modified).
+    CaughtUp,
     /// The provider has no such listing.
     Unsupported,
 }
@@ -205,22 +209,43 @@ struct Run {
     report: ResourceReport,
     seen: BTreeSet<NativeId>,
     cursors: HashSet<String>,
+    /// The newest `updated_at` on the first page this run read from the listing's start.
+    top: Option<DateTime<Utc>>,
+}
+
+/// What one page held, for deciding whether to read on.
+struct Read {
+    /// The next page's cursor.
+    next: Option<String>,
+    /// The page was answered "not modified".
+    not_modified: bool,
+    /// The newest and the oldest `updated_at` among its items.
+    newest: Option<DateTime<Utc>>,
+    oldest: Option<DateTime<Utc>>,
 }
 
 impl Engine {
     /// Reads `resources` of a binding through `provider`'s interfaces page by page and
     /// applies every page as authoritative observations, one batched commit per page.
     ///
-    /// - Issues and comments are read incrementally (only what changed since the scope's
-    ///   high watermark) unless `options.full` is set or nothing was read before; labels,
-    ///   milestones and pull requests are always listed whole; pipelines are read for the
-    ///   most recent `options.run_pages` pages.
+    /// - Issues and comments are listed newest change first and read incrementally (only
+    ///   down to the scope's high watermark) unless `options.full` is set or nothing was read
+    ///   before; labels, milestones and pull requests are always listed whole; pipelines are
+    ///   read for the most recent `options.run_pages` pages.
+    /// - Every pass, full or incremental, starts with the same first-page request, so the
+    ///   provider's ETag cache answers it: an incremental pass whose first page is "not
+    ///   modified" is done after that one request (a `304`, free on GitHub). Otherwise it
+    ///   reads pages until one holds an item changed before its starting watermark: N
+    ///   changed objects cost ⌈N/per_page⌉ requests, one more at most.
     /// - After each page a checkpoint (the next page's cursor) is stored in the resource's
     ///   [`SyncState`], so a pass stopped by an error or a crash resumes at the page where it
     ///   stopped. When a resource is done the cursor is cleared, its high watermark
     ///   advances, and a full listing sets `last_full_backfill_at`.
     /// - Known objects missing from a full listing read to its end in one pass become
     ///   tombstones (not after a resumed pass: the pages before the stop are not in memory).
+    ///   Before tombstoning, the first page of a newest-first listing is read again (and
+    ///   the pages down to where the pass started, if it changed), so an object changed
+    ///   during the pass, which moved to the first page, is not taken for deleted.
     /// - A page the provider answers "not modified" changes no object.
     /// - Comments come from one listing of the whole target
     ///   ([`list_all_comments`](crate::IssueTracking::list_all_comments)), or issue by issue
@@ -306,7 +331,7 @@ impl Pass<'_> {
             .get_sync_state(&scope)
             .await?
             .unwrap_or_else(|| SyncState::new(scope));
-        let since = match resource.filters_by_since() && !self.options.full {
+        let since = match resource.is_incremental() && !self.options.full {
             true => state.high_watermark,
             false => None,
         };
@@ -332,16 +357,14 @@ impl Pass<'_> {
             report,
             seen: BTreeSet::new(),
             cursors: HashSet::new(),
+            top: None,
         };
         self.progress.started(resource, resumed);
 
         let mut per_issue = run.checkpoint.issue.is_some() || run.checkpoint.done_through.is_some();
         let mut end = End::Complete;
         if !per_issue {
-            let listing = Listing::Target {
-                since: run.checkpoint.since,
-            };
-            end = self.listing(&mut run, &listing).await?;
+            end = self.listing(&mut run, &Listing::Target).await?;
         }
         if per_issue || end == End::Unsupported {
             per_issue = true;
@@ -363,25 +386,38 @@ impl Pass<'_> {
         Ok(run.report)
     }
 
-    /// Reads a listing from the checkpoint's cursor to its end, checkpointing after each
-    /// page.
+    /// Reads a listing from the checkpoint's cursor, checkpointing after each page, to its
+    /// end; or, in an incremental pass over a newest-first listing, until it has caught up
+    /// with the pass's starting watermark.
+    ///
+    /// Catching up: a first page answered "not modified" means nothing changed since that
+    /// page was last read, and the listing is done. Otherwise pages are read until one holds
+    /// an item changed strictly before the watermark; items changed at the watermark itself
+    /// are read again and applied as stale (a timestamp has whole seconds, so an object
+    /// changed in the watermark's second after the last pass read it is not skipped).
+    ///
+    /// A known race: an object changed while this pass reads later pages moves to the
+    /// first page, already read, so this pass misses it. Its change is newer than the
+    /// watermark this pass stores, and the first page's ETag has changed with it, so the
+    /// next pass reads the first page again and applies it.
     async fn listing(&mut self, run: &mut Run, listing: &Listing) -> Result<End, Error> {
+        let down_to = match listing {
+            Listing::Target if run.resource.is_incremental() => run.checkpoint.since,
+            _ => None,
+        };
         loop {
+            let first = run.checkpoint.cursor.is_none();
             let request = PageRequest {
                 cursor: run.checkpoint.cursor.clone(),
                 per_page: self.options.per_page,
             };
-            let next = match self.page(run, listing, &request).await {
-                Ok(Some(next)) => next,
-                Ok(None) => {
-                    run.checkpoint.cursor = None;
-                    return Ok(End::Complete);
-                }
+            let read = match self.page(run, listing, &request).await {
+                Ok(read) => read,
                 // A provider without a target-wide comment listing answers without a
                 // request: read comments issue by issue instead.
                 Err(Error::Unsupported { .. })
                     if run.resource == BackfillResource::Comments
-                        && matches!(listing, Listing::Target { .. })
+                        && matches!(listing, Listing::Target)
                         && run.report.pages == 0 =>
                 {
                     self.requests -= 1;
@@ -390,17 +426,20 @@ impl Pass<'_> {
                 }
                 Err(e) => return Err(e),
             };
-            if !run.cursors.insert(next.clone()) {
-                return Err(Error::Provider {
-                    provider: self.binding.provider.clone(),
-                    message: format!(
-                        "the {} listing returned the page cursor {next:?} twice; stopped instead of reading in a loop",
-                        run.resource
-                    ),
-                    retryable: false,
-                    source: None,
-                });
+            if first && matches!(listing, Listing::Target) {
+                run.top = read.newest;
             }
+            if let Some(down_to) = down_to
+                && ((first && read.not_modified) || read.oldest.is_some_and(|o| o < down_to))
+            {
+                run.checkpoint.cursor = None;
+                return Ok(End::CaughtUp);
+            }
+            let Some(next) = read.next else {
+                run.checkpoint.cursor = None;
+                return Ok(End::Complete);
+            };
+            self.no_loop(run, &next)?;
             if run.resource == BackfillResource::Runs && run.report.pages >= self.options.run_pages
             {
                 return Ok(End::Limited);
@@ -449,13 +488,56 @@ impl Pass<'_> {
         Ok(())
     }
 
-    /// Reads and applies one page. Returns the next page's cursor.
+    /// Fails when a listing hands out a cursor it handed out before in this run.
+    fn no_loop(&self, run: &mut Run, next: &str) -> Result<(), Error> {
+        if run.cursors.insert(next.to_owned()) {
+            return Ok(());
+        }
+        Err(Error::Provider {
+            provider: self.binding.provider.clone(),
+            message: format!(
+                "the {} listing returned the page cursor {next:?} twice; stopped instead of reading in a loop",
+                run.resource
+            ),
+            retryable: false,
+            source: None,
+        })
+    }
+
+    /// Reads a complete newest-first listing's first pages again before its missing objects
+    /// are tombstoned: from the first page down to `top`, the newest change the pass saw
+    /// when it started. An object changed while the pass read later pages moved to the
+    /// first page after it was read, so the pass missed it; it is not deleted. Costs one
+    /// request, "not modified" when nothing changed during the pass. No checkpoints: the
+    /// listing is already complete.
+    async fn settle(&mut self, run: &mut Run, top: DateTime<Utc>) -> Result<(), Error> {
+        run.cursors.clear();
+        let mut cursor = None;
+        loop {
+            let first = cursor.is_none();
+            let request = PageRequest {
+                cursor,
+                per_page: self.options.per_page,
+            };
+            let read = self.page(run, &Listing::Target, &request).await?;
+            if (first && read.not_modified) || read.oldest.is_some_and(|o| o < top) {
+                return Ok(());
+            }
+            let Some(next) = read.next else {
+                return Ok(());
+            };
+            self.no_loop(run, &next)?;
+            cursor = Some(next);
+        }
+    }
+
+    /// Reads and applies one page.
     async fn page(
         &mut self,
         run: &mut Run,
         listing: &Listing,
         request: &PageRequest,
-    ) -> Result<Option<String>, Error> {
+    ) -> Result<Read, Error> {
         self.requests += 1;
         run.report.requests += 1;
         let page = reader::read_page(
@@ -476,12 +558,17 @@ impl Pass<'_> {
         run.report.objects += items.len() as u64;
         run.checkpoint.pages += 1;
         run.checkpoint.items += items.len() as u64;
+        let (mut newest, mut oldest) = (None, None::<DateTime<Utc>>);
         for event in &items {
             run.seen.insert(event.native_id.clone());
-            if let Change::Observed { version, .. } = &event.change {
-                run.checkpoint.watermark = run.checkpoint.watermark.max(version.updated_at);
+            if let Change::Observed { version, .. } = &event.change
+                && let Some(at) = version.updated_at
+            {
+                newest = newest.max(Some(at));
+                oldest = Some(oldest.map_or(at, |o| o.min(at)));
             }
         }
+        run.checkpoint.watermark = run.checkpoint.watermark.max(newest);
         if not_modified {
             run.report.not_modified += 1;
         } else {
@@ -496,7 +583,12 @@ impl Pass<'_> {
             requests: self.requests,
             not_modified,
         });
-        Ok(next)
+        Ok(Read {
+            next,
+            not_modified,
+            newest,
+            oldest,
+        })
     }
 
     /// Applies one page's events in one batch; an object that changed concurrently is
@@ -548,18 +640,33 @@ impl Pass<'_> {
     }
 
     /// Tombstones known objects of the resource's kind that a complete listing lacks.
-    async fn tombstone_missing(&self, run: &mut Run) -> Result<(), Error> {
+    async fn tombstone_missing(&mut self, run: &mut Run) -> Result<(), Error> {
         let kind = run.resource.kind();
         let filter = Filter {
             binding: Some(self.binding.id.clone()),
             kind: Some(kind),
             ..Filter::default()
         };
-        for state in self.engine.store.list_objects(&filter).await? {
-            if run.seen.contains(&state.key.native_id)
-                || state.is_tombstone()
-                || !state.exists_externally()
-            {
+        let missing: Vec<_> = self
+            .engine
+            .store
+            .list_objects(&filter)
+            .await?
+            .into_iter()
+            .filter(|s| {
+                !run.seen.contains(&s.key.native_id) && !s.is_tombstone() && s.exists_externally()
+            })
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if run.resource.is_incremental()
+            && let Some(top) = run.top
+        {
+            self.settle(run, top).await?;
+        }
+        for state in missing {
+            if run.seen.contains(&state.key.native_id) {
                 continue;
             }
             let version = ExternalVersion {

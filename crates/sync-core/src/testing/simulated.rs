@@ -415,9 +415,12 @@ impl crate::IssueTracking for SimulatedIssues {
         _: &crate::PageRequest,
     ) -> Result<crate::Page<crate::Observed<crate::object::Issue>>, Error> {
         let t = self.lock()?;
+        // Newest change first, as the trait asks; one page.
+        let mut issues: Vec<_> = t.issues.values().collect();
+        issues.sort_by_key(|(_, _, at)| std::cmp::Reverse(*at));
         Ok(crate::Page::last(
-            t.issues
-                .values()
+            issues
+                .into_iter()
                 .map(|(id, i, at)| Self::observed_issue(*id, i, *at))
                 .collect(),
         ))
