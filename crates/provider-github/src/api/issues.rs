@@ -97,11 +97,13 @@ impl IssueTracking for GithubClient {
         since: Option<DateTime<Utc>>,
         page: &PageRequest,
     ) -> Result<Page<Observed<Issue>>, Error> {
+        // Newest change first and, without `since`, the same first-page URL on every pass:
+        // the ETag cache answers it `304` (free) while nothing changed.
         let mut request = self
             .get(format!("{}/issues", repo_path(target)?))
             .query("state", "all")
             .query("sort", "updated")
-            .query("direction", "asc");
+            .query("direction", "desc");
         if let Some(since) = since {
             request = request.query("since", since.to_rfc3339_opts(SecondsFormat::Secs, true));
         }
@@ -171,7 +173,7 @@ impl IssueTracking for GithubClient {
         let mut request = self
             .get(format!("{}/issues/comments", repo_path(target)?))
             .query("sort", "updated")
-            .query("direction", "asc");
+            .query("direction", "desc");
         if let Some(since) = since {
             request = request.query("since", since.to_rfc3339_opts(SecondsFormat::Secs, true));
         }

@@ -36,7 +36,7 @@
 //!     .cache(store)
 //!     .build()?;
 //!
-//! // A backfill: oldest change first, 100 a page; store `page.next` as the checkpoint.
+//! // A backfill: newest change first, 100 a page; store `page.next` as the checkpoint.
 //! let backfill = github.for_backfill();
 //! let target = ExternalTarget::from_path("octo-org/octo-repo");
 //! let mut page = PageRequest::first(100);

@@ -78,8 +78,9 @@ async fn the_recorded_13_issues_in_pages_of_3_cost_5_requests() {
     let first = &got[0];
     assert_eq!(query_of(first, "state").as_deref(), Some("all"));
     assert_eq!(query_of(first, "sort").as_deref(), Some("updated"));
-    assert_eq!(query_of(first, "direction").as_deref(), Some("asc"));
+    assert_eq!(query_of(first, "direction").as_deref(), Some("desc"));
     assert_eq!(query_of(first, "per_page").as_deref(), Some("3"));
+    // A `since` passed in is still sent.
     assert_eq!(
         query_of(first, "since").as_deref(),
         Some("2017-10-01T00:00:00Z")
@@ -226,6 +227,82 @@ async fn etag_then_304_is_not_modified_from_the_cache_and_costs_no_budget() {
     let got = received(&server).await;
     assert_eq!(got.len(), 2);
     assert_eq!(got[1].headers.get("if-none-match").unwrap(), etag.as_str());
+}
+
+/// A backfill passes no `since`, so the first page of issues (and of the repository's
+/// comments) is the same request on every pass: the second pass sends the cached ETag and
+/// gets `304`, which spends nothing. The recorded first page (`GET …/issues?per_page=3`) is
+/// served to the request with the listing's query (see DERIVED.md).
+#[tokio::test]
+async fn every_pass_asks_for_the_same_first_page_and_an_unchanged_one_is_free() {
+    let server = MockServer::start().await;
+    let clock = common::clock();
+    let recorded = common::session("paginate-issues").remove(0);
+    let etag = recorded.header("etag").unwrap().to_owned();
+    let comments = common::example(200, common::rest("issues/issue-comment-items.json"));
+    let comments_etag = comments.header("etag").unwrap().to_owned();
+    for (at, page, etag) in [
+        (
+            "/repos/octokit-fixture-org/paginate-issues/issues",
+            &recorded,
+            &etag,
+        ),
+        (
+            "/repos/octokit-fixture-org/paginate-issues/issues/comments",
+            &comments,
+            &comments_etag,
+        ),
+    ] {
+        let listing = || {
+            Mock::given(method("GET"))
+                .and(path(at))
+                .and(query_param("sort", "updated"))
+                .and(query_param("direction", "desc"))
+                .and(query_param_is_missing("since"))
+        };
+        listing()
+            .and(unconditional)
+            .respond_with(page.respond(&server))
+            .expect(1)
+            .mount(&server)
+            .await;
+        listing()
+            .and(header("if-none-match", etag.as_str()))
+            .respond_with(page.not_modified().respond(&server))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let store = Arc::new(MemoryStore::new());
+    let github = common::builder(&server, &clock)
+        .cache(store)
+        .build()
+        .unwrap()
+        .for_backfill();
+    let repo = target("paginate-issues");
+    let first = PageRequest::first(3);
+
+    let issues = github.list_issues(&repo, None, &first).await.unwrap();
+    let all = github.list_all_comments(&repo, None, &first).await.unwrap();
+    let budget = github.budget().unwrap();
+    let again = github.list_issues(&repo, None, &first).await.unwrap();
+    let all_again = github.list_all_comments(&repo, None, &first).await.unwrap();
+
+    assert!(!issues.not_modified && !all.not_modified);
+    assert!(again.not_modified && all_again.not_modified);
+    assert_eq!((again.items, again.next), (issues.items, issues.next));
+    assert_eq!(all_again.items, all.items);
+    let after = github.budget().unwrap();
+    assert_eq!(
+        (after.remaining, after.used),
+        (budget.remaining, budget.used)
+    );
+    let got = received(&server).await;
+    assert_eq!(got.len(), 4);
+    assert_eq!(got[0].url, got[2].url);
+    assert_eq!(got[1].url, got[3].url);
+    assert_eq!(query_of(&got[0], "state").as_deref(), Some("all"));
+    assert_eq!(query_of(&got[1], "per_page").as_deref(), Some("3"));
 }
 
 #[tokio::test]
