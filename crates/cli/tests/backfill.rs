@@ -4,12 +4,20 @@
 //! and rate-limit headers), the recorded label listing, and the REST examples of comments,
 //! milestones, pull requests and workflow runs served with the session's headers. A repeated
 //! request carrying the page's ETag in `If-None-Match` gets GitHub's `304`.
+//!
+//! Derived: the session recorded its first page as `GET …/issues?per_page=3`; it is served
+//! only to the backfill's query `state=all&sort=updated&direction=desc&per_page=3` without
+//! `since` (its 13 issues share one `updated_at`, so the recorded order is also the
+//! newest-change-first order). Body, status and headers are as recorded; the later pages
+//! are served at the recorded `link` URLs. The comments example is likewise served only to
+//! `sort=updated&direction=desc` without `since`. See `DERIVED.md` beside this file.
 
 mod postgres_common;
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -21,7 +29,7 @@ use kradle_sync_core::{
     SyncStore,
 };
 use serde_json::Value;
-use wiremock::matchers::{method, path, query_param};
+use wiremock::matchers::{method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const REPO: &str = "octokit-fixture-org/paginate-issues";
@@ -36,18 +44,25 @@ fn fixture(path: &str) -> Value {
 
 /// One recorded answer: status 200, body, and GitHub's headers (hosts pointed at the
 /// local server).
+/// `full` counts the answers that were not `304`: the rate-limit points GitHub would charge.
 #[derive(Clone)]
 struct Recorded {
     body: String,
     headers: Vec<(String, String)>,
+    full: Arc<AtomicU64>,
 }
 
 impl Recorded {
-    fn from_exchange(exchange: &Value, base: &str) -> Self {
-        Self::with_headers(exchange["response"].clone(), &exchange["headers"], base)
+    fn from_exchange(exchange: &Value, base: &str, full: &Arc<AtomicU64>) -> Self {
+        Self::with_headers(
+            exchange["response"].clone(),
+            &exchange["headers"],
+            base,
+            full,
+        )
     }
 
-    fn with_headers(body: Value, headers: &Value, base: &str) -> Self {
+    fn with_headers(body: Value, headers: &Value, base: &str, full: &Arc<AtomicU64>) -> Self {
         let headers = headers
             .as_object()
             .unwrap()
@@ -64,6 +79,7 @@ impl Recorded {
         Recorded {
             body: body.to_string(),
             headers,
+            full: full.clone(),
         }
     }
 
@@ -86,6 +102,7 @@ impl Respond for Recorded {
         let mut response = if matches {
             ResponseTemplate::new(304)
         } else {
+            self.full.fetch_add(1, Ordering::SeqCst);
             ResponseTemplate::new(200)
                 .set_body_raw(self.body.clone(), "application/json; charset=utf-8")
         };
@@ -101,20 +118,32 @@ impl Respond for Recorded {
 /// A server with the fixture repository: 13 issues, 1 comment, 9 labels, 1 milestone,
 /// 1 pull request, 1 workflow run. `slow_page` delays the first answer of that issues page.
 async fn github(slow_page: Option<u32>) -> MockServer {
+    github_counting(slow_page).await.0
+}
+
+/// [`github`], and the count of answers that were not `304` (rate-limit points).
+async fn github_counting(slow_page: Option<u32>) -> (MockServer, Arc<AtomicU64>) {
     let server = MockServer::start().await;
+    let full = Arc::new(AtomicU64::new(0));
     let base = server.uri();
     let session = fixture("recorded/paginate-issues.json");
     let pages = session.as_array().unwrap();
     let repo = format!("/repos/{REPO}");
+    // The first page only for the newest-change-first listing without `since`: a request
+    // of another order falls through to the server's 404.
     Mock::given(method("GET"))
         .and(path(format!("{repo}/issues")))
+        .and(query_param("state", "all"))
+        .and(query_param("sort", "updated"))
+        .and(query_param("direction", "desc"))
+        .and(query_param_is_missing("since"))
         .and(query_param("per_page", "3"))
-        .respond_with(Recorded::from_exchange(&pages[0], &base))
+        .respond_with(Recorded::from_exchange(&pages[0], &base, &full))
         .mount(&server)
         .await;
     for (n, exchange) in pages.iter().enumerate().skip(1) {
         let page = (n + 1).to_string();
-        let recorded = Recorded::from_exchange(exchange, &base);
+        let recorded = Recorded::from_exchange(exchange, &base, &full);
         if slow_page == Some(n as u32 + 1) {
             Mock::given(method("GET"))
                 .and(path("/repositories/1000/issues"))
@@ -161,18 +190,24 @@ async fn github(slow_page: Option<u32>) -> MockServer {
         ),
     ];
     for (resource, body) in bodies {
-        Mock::given(method("GET"))
-            .and(path(format!("{repo}/{resource}")))
-            .respond_with(Recorded::with_headers(body, last, &base))
+        let mock = Mock::given(method("GET")).and(path(format!("{repo}/{resource}")));
+        let mock = match resource {
+            "issues/comments" => mock
+                .and(query_param("sort", "updated"))
+                .and(query_param("direction", "desc"))
+                .and(query_param_is_missing("since")),
+            _ => mock,
+        };
+        mock.respond_with(Recorded::with_headers(body, last, &base, &full))
             .mount(&server)
             .await;
     }
     Mock::given(method("GET"))
         .and(path(format!("{repo}/labels")))
-        .respond_with(Recorded::from_exchange(listing, &base))
+        .respond_with(Recorded::from_exchange(listing, &base, &full))
         .mount(&server)
         .await;
-    server
+    (server, full)
 }
 
 /// The requests the server received, as `path?query`, with whether they were answered 304.
@@ -261,6 +296,10 @@ async fn a_backfill_costs_one_list_request_per_page_and_none_per_item() {
     // 13 issues in pages of 3: ⌈13/3⌉ = 5 list requests, following GitHub's Link header.
     assert_eq!(issue_pages.len(), 5, "{issue_pages:?}");
     assert!(!issue_pages[0].contains("since") && issue_pages[0].contains("state=all"));
+    assert!(
+        issue_pages[0].contains("sort=updated&direction=desc"),
+        "{issue_pages:?}"
+    );
     // One request per listing of the other five resources, and not one per object.
     assert_eq!(requests.len(), 10, "{requests:?}");
     let per_item = requests.iter().filter(|(t, _)| {
@@ -346,6 +385,108 @@ async fn a_second_pass_over_an_unchanged_repository_costs_no_rate_limit_points()
         store.list_objects(&Default::default()).await.unwrap(),
         objects
     );
+
+    // An incremental pass asks for the same first pages: one conditional request per
+    // resource, every one a 304.
+    let third = engine
+        .backfill_pass(
+            &id,
+            &github,
+            &options.clone().full(false),
+            &mut (),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((third.requests(), third.not_modified()), (6, 6));
+    let sent = requests(&server).await;
+    assert_eq!(sent[20..].len(), 6);
+    assert_eq!(sent[20].0, sent[0].0, "the first page of issues again");
+    assert!(sent[20..].iter().all(|(_, conditional)| *conditional));
+}
+
+/// The four runs the README's table reports, on one PostgreSQL store: a first run (full:
+/// nothing was read before), a second default run, a `--full` run, and another default run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_default_backfill_of_an_unchanged_repository_is_all_304s_on_postgres() {
+    let Some(db) = postgres_common::TestDb::new("backfill_rerun").await else {
+        return;
+    };
+    let store = ["--store", db.url.as_str(), "--schema", db.schema.as_str()];
+    let (server, points) = github_counting(None).await;
+    let issue_pages = |sent: &[(String, bool)]| {
+        sent.iter()
+            .filter(|(t, _)| t.contains("/issues?") && !t.contains("comments"))
+            .count()
+    };
+
+    let first = run(&server, &store).await;
+    let reference = document(&first);
+    let sent = requests(&server).await;
+    // ⌈13/3⌉ = 5 list requests for the issues, one per other resource, none per item.
+    assert_eq!((sent.len(), issue_pages(&sent)), (10, 5), "{sent:?}");
+    assert!(sent.iter().all(|(_, conditional)| !conditional));
+    assert_eq!(points.load(Ordering::SeqCst), 10);
+    let err = stderr(&first);
+    assert!(
+        err.contains("requests: 10 (0 not modified); rate-limit points used: 10"),
+        "{err}"
+    );
+
+    // The same command again: issues and comments are settled by their first page, which
+    // the server answers 304 to the cached ETag; the other listings too. No point spent.
+    let second = run(&server, &store).await;
+    let sent = requests(&server).await;
+    let rerun = &sent[10..];
+    assert_eq!((rerun.len(), issue_pages(rerun)), (6, 1), "{rerun:?}");
+    assert_eq!(rerun[0].0, sent[0].0, "the first run's first page");
+    assert!(
+        rerun.iter().all(|(_, conditional)| *conditional),
+        "{rerun:?}"
+    );
+    assert_eq!(points.load(Ordering::SeqCst), 10, "no answer but 304s");
+    let err = stderr(&second);
+    assert!(
+        err.contains("requests: 6 (6 not modified); rate-limit points used: 0"),
+        "{err}"
+    );
+    // The 304's page is the cached one: three issues read again, none applied.
+    assert!(
+        err.contains("issues     3 objects, 0 applied, 0 stale, 0 tombstoned; 1 requests (1 not modified), since the last backfill"),
+        "{err}"
+    );
+    assert!(
+        err.contains("comments   1 objects, 0 applied, 0 stale, 0 tombstoned; 1 requests (1 not modified), since the last backfill"),
+        "{err}"
+    );
+    assert_eq!(document(&second)["objects"], reference["objects"]);
+
+    // `--full` re-reads every page, each one a 304.
+    let full = run(&server, &[&store[..], &["--full"]].concat()).await;
+    let sent = requests(&server).await;
+    assert_eq!(sent[16..].len(), 10);
+    assert!(sent[16..].iter().all(|(_, conditional)| *conditional));
+    assert_eq!(points.load(Ordering::SeqCst), 10);
+    let err = stderr(&full);
+    assert!(
+        err.contains("requests: 10 (10 not modified); rate-limit points used: 0"),
+        "{err}"
+    );
+    assert_eq!(document(&full)["objects"], reference["objects"]);
+
+    // And the default command after it is six 304s again.
+    let fourth = run(&server, &store).await;
+    let sent = requests(&server).await;
+    assert_eq!(sent[26..].len(), 6);
+    assert!(sent[26..].iter().all(|(_, conditional)| *conditional));
+    assert_eq!(points.load(Ordering::SeqCst), 10);
+    assert!(
+        stderr(&fourth).contains("requests: 6 (6 not modified); rate-limit points used: 0"),
+        "{}",
+        stderr(&fourth)
+    );
+    assert_eq!(document(&fourth)["objects"], reference["objects"]);
+    db.drop_schema().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -405,6 +546,16 @@ async fn a_rerun_on_postgres_costs_no_points_and_a_killed_backfill_resumes_at_it
         (1, 2, 1, 1),
         "{pages:?}"
     );
+
+    // The resumed run's watermark stands: the default command again is one 304 per
+    // resource.
+    let again = run(&server, &store).await;
+    let err = stderr(&again);
+    assert!(
+        err.contains("requests: 6 (6 not modified); rate-limit points used: 0"),
+        "{err}"
+    );
+    assert_eq!(document(&again)["objects"], reference["objects"]);
 
     // The store keeps the ETags: a full re-read of the unchanged repository is all 304s.
     let rerun = run(&server, &[&store[..], &["--full"]].concat()).await;
