@@ -236,11 +236,13 @@ impl Engine {
     ///   provider's ETag cache answers it: an incremental pass whose first page is "not
     ///   modified" is done after that one request (a `304`, free on GitHub). Otherwise it
     ///   reads pages until one holds an item changed before its starting watermark: N
-    ///   changed objects cost ⌈N/per_page⌉ requests, one more at most.
-    /// - After each page a checkpoint (the next page's cursor) is stored in the resource's
-    ///   [`SyncState`], so a pass stopped by an error or a crash resumes at the page where it
-    ///   stopped. When a resource is done the cursor is cleared, its high watermark
-    ///   advances, and a full listing sets `last_full_backfill_at`.
+    ///   changed objects cost ⌈N/per_page⌉ requests, one more at most (more only when
+    ///   many objects were last changed in the watermark's second: those are read again).
+    /// - After each page a checkpoint (the next page's cursor, and the watermark an
+    ///   incremental pass reads down to) is stored in the resource's [`SyncState`], so a
+    ///   pass stopped by an error or a crash resumes at the page where it stopped. When a
+    ///   resource is done the cursor is cleared, its high watermark advances, and a full
+    ///   listing sets `last_full_backfill_at`.
     /// - Known objects missing from a full listing read to its end in one pass become
     ///   tombstones (not after a resumed pass: the pages before the stop are not in memory).
     ///   Before tombstoning, the first page of a newest-first listing is read again (and
