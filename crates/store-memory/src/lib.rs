@@ -81,6 +81,37 @@ impl SyncStore for MemoryStore {
             .cloned())
     }
 
+    async fn insert_delivery_audited(
+        &self,
+        delivery: &DeliveryRecord,
+        audit: AuditRecord,
+    ) -> Result<Inserted, Error> {
+        let mut inner = self.lock()?;
+        let key = (delivery.provider.clone(), delivery.delivery_id.clone());
+        if let Some(existing) = inner.deliveries.get(&key) {
+            return Ok(Inserted::Duplicate(Box::new(existing.clone())));
+        }
+        inner.deliveries.insert(key, delivery.clone());
+        inner.audit.push(audit);
+        Ok(Inserted::New)
+    }
+
+    async fn get_deliveries(
+        &self,
+        ids: &[(ProviderKind, DeliveryId)],
+    ) -> Result<Vec<Option<DeliveryRecord>>, Error> {
+        let inner = self.lock()?;
+        Ok(ids
+            .iter()
+            .map(|(provider, id)| {
+                inner
+                    .deliveries
+                    .get(&(provider.clone(), id.clone()))
+                    .cloned()
+            })
+            .collect())
+    }
+
     async fn list_deliveries(
         &self,
         filter: &Filter,
@@ -101,6 +132,11 @@ impl SyncStore for MemoryStore {
         Ok(self.lock()?.objects.get(key).cloned())
     }
 
+    async fn load_objects(&self, keys: &[ObjectKey]) -> Result<Vec<Option<ObjectState>>, Error> {
+        let inner = self.lock()?;
+        Ok(keys.iter().map(|k| inner.objects.get(k).cloned()).collect())
+    }
+
     async fn list_objects(&self, filter: &Filter) -> Result<Vec<ObjectState>, Error> {
         let inner = self.lock()?;
         Ok(inner
@@ -113,6 +149,11 @@ impl SyncStore for MemoryStore {
 
     async fn event_applied(&self, key: &EventKey) -> Result<bool, Error> {
         Ok(self.lock()?.events.contains(key))
+    }
+
+    async fn events_applied(&self, keys: &[EventKey]) -> Result<Vec<bool>, Error> {
+        let inner = self.lock()?;
+        Ok(keys.iter().map(|k| inner.events.contains(k)).collect())
     }
 
     async fn commit(&self, transition: Transition) -> Result<CommitOutcome, Error> {

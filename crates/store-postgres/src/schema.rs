@@ -41,11 +41,15 @@ pub(crate) fn lock_namespace(schema: &str) -> i32 {
 #[derive(Debug)]
 pub(crate) struct Sql {
     pub insert_delivery: Arc<str>,
+    pub insert_delivery_audited: Arc<str>,
     pub get_delivery: Arc<str>,
+    pub get_deliveries: Arc<str>,
     pub list_deliveries: Arc<str>,
     pub load_object: Arc<str>,
+    pub load_objects: Arc<str>,
     pub list_objects: Arc<str>,
     pub event_applied: Arc<str>,
+    pub events_applied: Arc<str>,
     pub get_intent: Arc<str>,
     pub list_intents: Arc<str>,
     pub get_conflict: Arc<str>,
@@ -94,19 +98,49 @@ impl Sql {
                     RETURNING 1
                 )
                 SELECT count(*) FROM (SELECT pg_notify($10, '') FROM ins) AS notified"),
+            // The delivery and its audit record in one statement (so one transaction);
+            // the audit row is inserted only for a row the first insert returned, so a
+            // duplicate appends nothing.
+            insert_delivery_audited: r("WITH ins AS (
+                    INSERT INTO {s}.deliveries
+                        (provider, delivery_id, binding, org, phase, next_attempt_at,
+                         ordering_key, record, body)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json, $9)
+                    ON CONFLICT (provider, delivery_id) DO NOTHING
+                    RETURNING 1
+                ), aud AS (
+                    INSERT INTO {s}.audit (org, provider, binding, record)
+                    SELECT $11, $12, $13, $14::json FROM ins
+                )
+                SELECT count(*) FROM (SELECT pg_notify($10, '') FROM ins) AS notified"),
             get_delivery: r("SELECT record::text, body FROM {s}.deliveries
                  WHERE provider = $1 AND delivery_id = $2"),
+            get_deliveries: r("SELECT u.n, d.record::text, d.body
+                 FROM UNNEST($1::text[], $2::text[]) WITH ORDINALITY AS u(provider, delivery_id, n)
+                 JOIN {s}.deliveries d
+                     ON d.provider = u.provider AND d.delivery_id = u.delivery_id"),
             list_deliveries: r("SELECT record::text, body FROM {s}.deliveries
                  WHERE ($1::text IS NULL OR org = $1) AND ($2::text IS NULL OR provider = $2)
                    AND ($3::text IS NULL OR binding = $3) AND ($4::text IS NULL OR phase = $4)"),
             load_object: r("SELECT state::text FROM {s}.objects
                  WHERE provider = $1 AND binding = $2 AND kind = $3 AND native_id = $4"),
+            load_objects: r("SELECT u.n, o.state::text
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[])
+                     WITH ORDINALITY AS u(provider, binding, kind, native_id, n)
+                 JOIN {s}.objects o ON o.provider = u.provider AND o.binding = u.binding
+                     AND o.kind = u.kind AND o.native_id = u.native_id"),
             list_objects: r("SELECT state::text FROM {s}.objects
                  WHERE ($1::text IS NULL OR org = $1) AND ($2::text IS NULL OR provider = $2)
                    AND ($3::text IS NULL OR binding = $3) AND ($4::text IS NULL OR kind = $4)"),
             event_applied: r("SELECT EXISTS (SELECT 1 FROM {s}.applied_events
                  WHERE provider = $1 AND delivery_id = $2 AND action = $3 AND kind = $4
                    AND native_id = $5)"),
+            events_applied: r("SELECT u.n
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+                     WITH ORDINALITY AS u(provider, delivery_id, action, kind, native_id, n)
+                 JOIN {s}.applied_events e ON e.provider = u.provider
+                     AND e.delivery_id = u.delivery_id AND e.action = u.action
+                     AND e.kind = u.kind AND e.native_id = u.native_id"),
             get_intent: r("SELECT record::text FROM {s}.write_intents WHERE id = $1"),
             list_intents: r("SELECT record::text FROM {s}.write_intents
                  WHERE ($1::text IS NULL OR org = $1) AND ($2::text IS NULL OR provider = $2)

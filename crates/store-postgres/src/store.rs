@@ -16,7 +16,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use crate::PostgresStore;
 use crate::error::PostgresError;
-use crate::records::{delivery_from_row, from_json, to_json};
+use crate::records::{EventColumns, KeyColumns, delivery_from_row, from_json, to_json};
 
 /// The filter's columns as nullable text parameters: org, provider, binding, kind.
 fn filter_params(filter: &Filter) -> [Option<String>; 4] {
@@ -82,6 +82,15 @@ impl PostgresStore {
             .await
             .and_then(|row| row.try_get(0))
             .map_err(&fail)?;
+        self.new_or_duplicate(inserted, delivery).await
+    }
+
+    /// [`Inserted::New`] when the insert stored a row, else the stored duplicate.
+    async fn new_or_duplicate(
+        &self,
+        inserted: i64,
+        delivery: &DeliveryRecord,
+    ) -> Result<Inserted, Error> {
         if inserted > 0 {
             return Ok(Inserted::New);
         }
@@ -95,6 +104,25 @@ impl PostgresStore {
             None => Err(PostgresError::Raced.into()),
         }
     }
+
+    /// Places each row's record at its 1-based ordinal `n` (column 0) of a query over
+    /// `UNNEST … WITH ORDINALITY`; ordinals with no row stay `None`.
+    fn by_ordinal<T>(
+        &self,
+        rows: &[PgRow],
+        len: usize,
+        what: &'static str,
+        record: impl Fn(&PgRow) -> Result<T, PostgresError>,
+    ) -> Result<Vec<Option<T>>, PostgresError> {
+        let mut out: Vec<Option<T>> = std::iter::repeat_with(|| None).take(len).collect();
+        for row in rows {
+            let n: i64 = row.try_get(0).map_err(self.fail(what))?;
+            if let Some(slot) = usize::try_from(n - 1).ok().and_then(|i| out.get_mut(i)) {
+                *slot = Some(record(row)?);
+            }
+        }
+        Ok(out)
+    }
 }
 
 #[async_trait]
@@ -102,6 +130,56 @@ impl SyncStore for PostgresStore {
     async fn insert_delivery(&self, delivery: &DeliveryRecord) -> Result<Inserted, Error> {
         let key = self.ordering_key_of(delivery);
         self.insert_delivery_with_ordering_key(delivery, &key).await
+    }
+
+    /// One statement: the delivery row and, only when it is new, its audit row.
+    async fn insert_delivery_audited(
+        &self,
+        delivery: &DeliveryRecord,
+        audit: AuditRecord,
+    ) -> Result<Inserted, Error> {
+        let inserted: i64 = sqlx::query(AssertSqlSafe(self.sql.insert_delivery_audited.clone()))
+            .bind(delivery.provider.as_str())
+            .bind(delivery.delivery_id.as_str())
+            .bind(delivery.binding.as_str())
+            .bind(delivery.org.as_str())
+            .bind(delivery.phase.as_str())
+            .bind(delivery.next_attempt_at)
+            .bind(self.ordering_key_of(delivery))
+            .bind(to_json(delivery, "delivery")?)
+            .bind(delivery.body.as_slice())
+            .bind(&*self.channel)
+            .bind(audit.org.as_str())
+            .bind(audit.provider.as_str())
+            .bind(audit.binding.as_str())
+            .bind(to_json(&audit, "audit record")?)
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(self.fail("inserting a delivery"))?;
+        self.new_or_duplicate(inserted, delivery).await
+    }
+
+    async fn get_deliveries(
+        &self,
+        ids: &[(ProviderKind, DeliveryId)],
+    ) -> Result<Vec<Option<DeliveryRecord>>, Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (providers, delivery_ids): (Vec<&str>, Vec<&str>) =
+            ids.iter().map(|(p, d)| (p.as_str(), d.as_str())).unzip();
+        let rows = sqlx::query(AssertSqlSafe(self.sql.get_deliveries.clone()))
+            .bind(providers)
+            .bind(delivery_ids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.fail("reading deliveries"))?;
+        Ok(
+            self.by_ordinal(&rows, ids.len(), "reading deliveries", |r| {
+                self.delivery_row(r, 1)
+            })?,
+        )
     }
 
     async fn get_delivery(
@@ -154,6 +232,24 @@ impl SyncStore for PostgresStore {
             .transpose()?)
     }
 
+    async fn load_objects(&self, keys: &[ObjectKey]) -> Result<Vec<Option<ObjectState>>, Error> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let c: KeyColumns = keys.iter().collect();
+        let rows = sqlx::query(AssertSqlSafe(self.sql.load_objects.clone()))
+            .bind(c.provider)
+            .bind(c.binding)
+            .bind(c.kind)
+            .bind(c.native_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.fail("loading objects"))?;
+        Ok(self.by_ordinal(&rows, keys.len(), "loading objects", |r| {
+            from_json(&self.text(r, 1)?, &self.schema, "objects")
+        })?)
+    }
+
     async fn list_objects(&self, filter: &Filter) -> Result<Vec<ObjectState>, Error> {
         let [org, provider, binding, kind] = filter_params(filter);
         let rows = sqlx::query(AssertSqlSafe(self.sql.list_objects.clone()))
@@ -180,6 +276,24 @@ impl SyncStore for PostgresStore {
             .await
             .and_then(|row| row.try_get(0))
             .map_err(self.fail("looking up an event key"))?)
+    }
+
+    async fn events_applied(&self, keys: &[EventKey]) -> Result<Vec<bool>, Error> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let c: EventColumns = keys.iter().collect();
+        let rows = sqlx::query(AssertSqlSafe(self.sql.events_applied.clone()))
+            .bind(c.provider)
+            .bind(c.delivery_id)
+            .bind(c.action)
+            .bind(c.kind)
+            .bind(c.native_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.fail("looking up event keys"))?;
+        let found = self.by_ordinal(&rows, keys.len(), "looking up event keys", |_| Ok(()))?;
+        Ok(found.into_iter().map(|f| f.is_some()).collect())
     }
 
     async fn commit(&self, transition: Transition) -> Result<CommitOutcome, Error> {

@@ -193,6 +193,41 @@ pub trait SyncStore: Send + Sync {
         id: &DeliveryId,
     ) -> Result<Option<DeliveryRecord>, Error>;
 
+    /// Stores a new delivery and appends `audit` (what accepting it records) atomically:
+    /// both or neither. A duplicate (same provider and delivery id) stores nothing and
+    /// appends nothing, and is returned as [`Inserted::Duplicate`]. Stores override it to
+    /// write both in one transaction; the default inserts, then commits the audit record
+    /// when the delivery was new.
+    async fn insert_delivery_audited(
+        &self,
+        delivery: &DeliveryRecord,
+        audit: AuditRecord,
+    ) -> Result<Inserted, Error> {
+        let inserted = self.insert_delivery(delivery).await?;
+        if matches!(inserted, Inserted::New) {
+            self.commit(Transition {
+                audit: vec![audit],
+                ..Transition::default()
+            })
+            .await?;
+        }
+        Ok(inserted)
+    }
+
+    /// Several deliveries by provider and id, body included: one entry per id, in the
+    /// order asked, `None` for an id not stored. Stores override it to read them all in
+    /// one round trip; the default reads them one by one.
+    async fn get_deliveries(
+        &self,
+        ids: &[(ProviderKind, DeliveryId)],
+    ) -> Result<Vec<Option<DeliveryRecord>>, Error> {
+        let mut out = Vec::with_capacity(ids.len());
+        for (provider, id) in ids {
+            out.push(self.get_delivery(provider, id).await?);
+        }
+        Ok(out)
+    }
+
     /// Deliveries matching the filter (and phase, if given), sorted by (provider, id).
     async fn list_deliveries(
         &self,
@@ -203,11 +238,33 @@ pub trait SyncStore: Send + Sync {
     /// An object's state.
     async fn load_object(&self, key: &ObjectKey) -> Result<Option<ObjectState>, Error>;
 
+    /// Several objects' states: one entry per key, in the order asked, `None` for an
+    /// object not stored. Stores override it to read them all in one round trip; the
+    /// default loads them one by one.
+    async fn load_objects(&self, keys: &[ObjectKey]) -> Result<Vec<Option<ObjectState>>, Error> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.load_object(key).await?);
+        }
+        Ok(out)
+    }
+
     /// Objects matching the filter, sorted by key.
     async fn list_objects(&self, filter: &Filter) -> Result<Vec<ObjectState>, Error>;
 
     /// Whether an event key was applied.
     async fn event_applied(&self, key: &EventKey) -> Result<bool, Error>;
+
+    /// Whether each of several event keys was applied: one entry per key, in the order
+    /// asked. Stores override it to look them all up in one round trip; the default asks
+    /// one by one.
+    async fn events_applied(&self, keys: &[EventKey]) -> Result<Vec<bool>, Error> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.event_applied(key).await?);
+        }
+        Ok(out)
+    }
 
     /// Commits a transition atomically.
     async fn commit(&self, transition: Transition) -> Result<CommitOutcome, Error>;

@@ -1,6 +1,7 @@
 //! A `SyncStore` that delegates to a PostgreSQL store and lets a test watch commits and
 //! inject failures.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -28,6 +29,8 @@ pub struct Probe {
     on_outcome: Option<Arc<OnOutcome>>,
     failing_loads: Arc<AtomicU32>,
     pub log: Arc<Mutex<Vec<String>>>,
+    /// How often each read method was called.
+    pub reads: Arc<Mutex<BTreeMap<&'static str, u32>>>,
 }
 
 impl Probe {
@@ -37,6 +40,7 @@ impl Probe {
             on_outcome: None,
             failing_loads: Arc::new(AtomicU32::new(0)),
             log: Arc::default(),
+            reads: Arc::default(),
         }
     }
 
@@ -48,6 +52,35 @@ impl Probe {
     /// Makes the next `n` object loads fail as if the server went away.
     pub fn fail_next_loads(&self, n: u32) {
         self.failing_loads.store(n, Ordering::SeqCst);
+    }
+
+    fn count(&self, method: &'static str) {
+        *self.reads.lock().unwrap().entry(method).or_default() += 1;
+    }
+
+    /// How often `method` was called.
+    pub fn reads_of(&self, method: &str) -> u32 {
+        self.reads.lock().unwrap().get(method).copied().unwrap_or(0)
+    }
+
+    /// Fails if a failing load is pending (and uses it up), logging what failed.
+    fn fail_load(&self, what: &str) -> Result<(), Error> {
+        let failing = self
+            .failing_loads
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("failed load of {what}"));
+            return Err(Error::Store {
+                store: "probe",
+                message: "the connection to the server was lost".into(),
+                source: None,
+            });
+        }
+        Ok(())
     }
 
     fn watch(&self, transitions: &[Transition]) {
@@ -66,11 +99,19 @@ impl SyncStore for Probe {
     async fn insert_delivery(&self, delivery: &DeliveryRecord) -> Result<Inserted, Error> {
         self.inner.insert_delivery(delivery).await
     }
+    async fn insert_delivery_audited(
+        &self,
+        delivery: &DeliveryRecord,
+        audit: AuditRecord,
+    ) -> Result<Inserted, Error> {
+        self.inner.insert_delivery_audited(delivery, audit).await
+    }
     async fn get_delivery(
         &self,
         provider: &ProviderKind,
         id: &DeliveryId,
     ) -> Result<Option<DeliveryRecord>, Error> {
+        self.count("get_delivery");
         self.inner.get_delivery(provider, id).await
     }
     async fn list_deliveries(
@@ -80,28 +121,33 @@ impl SyncStore for Probe {
     ) -> Result<Vec<DeliveryRecord>, Error> {
         self.inner.list_deliveries(filter, phase).await
     }
+    async fn get_deliveries(
+        &self,
+        ids: &[(ProviderKind, DeliveryId)],
+    ) -> Result<Vec<Option<DeliveryRecord>>, Error> {
+        self.count("get_deliveries");
+        self.inner.get_deliveries(ids).await
+    }
     async fn load_object(&self, key: &ObjectKey) -> Result<Option<ObjectState>, Error> {
-        let failing = self
-            .failing_loads
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if failing {
-            self.log
-                .lock()
-                .unwrap()
-                .push(format!("failed load of {key}"));
-            return Err(Error::Store {
-                store: "probe",
-                message: "the connection to the server was lost".into(),
-                source: None,
-            });
-        }
+        self.count("load_object");
+        self.fail_load(&key.to_string())?;
         self.inner.load_object(key).await
+    }
+    /// A failing load fails the whole read of several objects.
+    async fn load_objects(&self, keys: &[ObjectKey]) -> Result<Vec<Option<ObjectState>>, Error> {
+        self.count("load_objects");
+        self.fail_load(&format!("{} objects", keys.len()))?;
+        self.inner.load_objects(keys).await
+    }
+    async fn events_applied(&self, keys: &[EventKey]) -> Result<Vec<bool>, Error> {
+        self.count("events_applied");
+        self.inner.events_applied(keys).await
     }
     async fn list_objects(&self, filter: &Filter) -> Result<Vec<ObjectState>, Error> {
         self.inner.list_objects(filter).await
     }
     async fn event_applied(&self, key: &EventKey) -> Result<bool, Error> {
+        self.count("event_applied");
         self.inner.event_applied(key).await
     }
     async fn commit(&self, transition: Transition) -> Result<CommitOutcome, Error> {

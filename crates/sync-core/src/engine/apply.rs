@@ -87,7 +87,12 @@ impl Engine {
     ) -> Result<(EventOutcome, Option<Transition>), Error> {
         self.check_scope(binding, event)?;
         let event_key = event.key();
-        if stage.has_event(&event_key) || self.store.event_applied(&event_key).await? {
+        let applied = match stage.stored_event(&event_key) {
+            _ if stage.has_event(&event_key) => true,
+            Some(applied) => applied,
+            None => self.store.event_applied(&event_key).await?,
+        };
+        if applied {
             return Ok((EventOutcome::Duplicate, None));
         }
         let Some(mode) = binding.ownership(event.kind) else {
@@ -99,9 +104,10 @@ impl Engine {
             .get(&binding.provider)
             .map(|d| d.capabilities.can_delete)
             .unwrap_or(false);
-        let loaded = match stage.object(&key) {
-            Some(state) => Some(state.clone()),
-            None => self.store.load_object(&key).await?,
+        let loaded = match (stage.object(&key), stage.stored_object(&key)) {
+            (Some(state), _) => Some(state.clone()),
+            (None, Some(stored)) => stored.cloned(),
+            (None, None) => self.store.load_object(&key).await?,
         };
         let expected = loaded.as_ref().map(|s| s.revision);
         let state = loaded.unwrap_or_else(|| ObjectState::new(key.clone(), binding.org.clone()));

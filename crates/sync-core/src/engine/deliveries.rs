@@ -1,5 +1,7 @@
 //! Receiving, verifying and processing webhook deliveries.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
@@ -13,7 +15,7 @@ use crate::{
 };
 
 use super::stage::Stage;
-use super::{Engine, EventOutcome, ProcessReport, Receipt};
+use super::{Engine, EventOutcome, ProcessReport, Receipt, key_of};
 
 /// Keeps a delivery to its binding's target. A delivery about one repository or project
 /// (`target` set) must be the binding's, or it is foreign as a whole. A delivery with no
@@ -119,21 +121,24 @@ impl Engine {
         };
         let (record, _) = step_delivery(record, DeliveryInput::Verified, now, &self.config.retry);
         let (record, _) = step_delivery(record, DeliveryInput::Enqueue, now, &self.config.retry);
-        match self.store.insert_delivery(&record).await? {
-            Inserted::New => {
-                let detail = serde_json::json!({ "event": record.event, "payload_digest": record.payload_digest });
-                let subject = AuditSubject::Delivery(record.delivery_id.to_string());
-                self.commit_audit(Self::audit(
-                    binding,
-                    now,
-                    subject,
-                    "delivery.accepted",
-                    &format!("provider:{}", binding.provider),
-                    detail,
-                ))
-                .await?;
-                Ok(Receipt::Accepted(record.delivery_id))
-            }
+        let detail =
+            serde_json::json!({ "event": record.event, "payload_digest": record.payload_digest });
+        let accepted = Self::audit(
+            binding,
+            now,
+            AuditSubject::Delivery(record.delivery_id.to_string()),
+            "delivery.accepted",
+            &format!("provider:{}", binding.provider),
+            detail,
+        );
+        // The delivery and its audit record are stored together (one transaction where
+        // the store can), and a duplicate stores neither.
+        match self
+            .store
+            .insert_delivery_audited(&record, accepted)
+            .await?
+        {
+            Inserted::New => Ok(Receipt::Accepted(record.delivery_id)),
             Inserted::Duplicate(_) => Ok(Receipt::Duplicate(record.delivery_id)),
         }
     }
@@ -172,15 +177,24 @@ impl Engine {
         id: &DeliveryId,
         now: DateTime<Utc>,
     ) -> Result<Prepared, Error> {
-        let record = self
-            .store
-            .get_delivery(provider, id)
-            .await?
-            .ok_or_else(|| Error::Store {
-                store: "engine",
-                message: format!("delivery {id} of {provider} is not stored"),
-                source: None,
-            })?;
+        let record = self.store.get_delivery(provider, id).await?;
+        self.prepare_record(provider, id, record, now)
+    }
+
+    /// [`prepare`](Self::prepare) of a delivery already read from the store (`None`: it
+    /// is not stored, an error).
+    fn prepare_record(
+        &self,
+        provider: &ProviderKind,
+        id: &DeliveryId,
+        record: Option<DeliveryRecord>,
+        now: DateTime<Utc>,
+    ) -> Result<Prepared, Error> {
+        let record = record.ok_or_else(|| Error::Store {
+            store: "engine",
+            message: format!("delivery {id} of {provider} is not stored"),
+            source: None,
+        })?;
         let binding = self.binding(&record.binding)?;
         let adapter = self.adapter(provider)?;
         let (mut record, _) = step_delivery(record, DeliveryInput::Claim, now, &self.config.retry);
@@ -368,10 +382,28 @@ impl Engine {
         let mut reports: Vec<Option<ProcessReport>> = vec![None; deliveries.len()];
         let mut finals: Vec<(usize, Transition)> = Vec::new();
         let mut pending: Vec<(usize, Pending)> = Vec::new();
+        let records = self.store.get_deliveries(deliveries).await?;
+        if records.len() != deliveries.len() {
+            return Err(Error::Store {
+                store: "engine",
+                message: format!(
+                    "the store returned {} deliveries for {} ids; its get_deliveries must answer every id, in order",
+                    records.len(),
+                    deliveries.len()
+                ),
+                source: None,
+            });
+        }
+        let prepared = deliveries
+            .iter()
+            .zip(records)
+            .map(|((provider, id), record)| self.prepare_record(provider, id, record, now))
+            .collect::<Result<Vec<_>, Error>>()?;
         let mut stage = Stage::default();
+        self.read_ahead(&prepared, &mut stage).await;
         let mut transitions: Vec<Transition> = Vec::new();
-        for (n, (provider, id)) in deliveries.iter().enumerate() {
-            match self.prepare(provider, id, now).await? {
+        for (n, prepared) in prepared.into_iter().enumerate() {
+            match prepared {
                 Prepared::NotClaimable(report) => reports[n] = Some(report),
                 Prepared::Finished {
                     record,
@@ -469,6 +501,54 @@ impl Engine {
             }
         }
         Ok(reports.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    /// Reads ahead, in one round trip each, what staging a batch's events asks the store:
+    /// whether each event key was applied, and each object's state. A read that fails is
+    /// left out: staging then asks the store itself, and a failure there fails only the
+    /// delivery it belongs to, as it does without the read-ahead.
+    async fn read_ahead(&self, prepared: &[Prepared], stage: &mut Stage) {
+        let mut event_keys = Vec::new();
+        let mut object_keys = Vec::new();
+        let (mut seen_events, mut seen_objects) = (HashSet::new(), HashSet::new());
+        for p in prepared {
+            let Prepared::Events { record, events, .. } = p else {
+                continue;
+            };
+            let Ok(binding) = self.binding(&record.binding) else {
+                continue;
+            };
+            for event in events {
+                if matches!(event.change, Change::Condition { .. }) {
+                    continue;
+                }
+                let key = event.key();
+                if seen_events.insert(key.clone()) {
+                    event_keys.push(key);
+                }
+                let key = key_of(binding, event);
+                if seen_objects.insert(key.clone()) {
+                    object_keys.push(key);
+                }
+            }
+        }
+        if event_keys.is_empty() {
+            return;
+        }
+        let (applied, objects) = futures::join!(
+            self.store.events_applied(&event_keys),
+            self.store.load_objects(&object_keys)
+        );
+        if let Ok(applied) = applied
+            && applied.len() == event_keys.len()
+        {
+            stage.read_ahead_events(event_keys, applied);
+        }
+        if let Ok(objects) = objects
+            && objects.len() == object_keys.len()
+        {
+            stage.read_ahead_objects(object_keys, objects);
+        }
     }
 
     /// Receives and, when new, processes a webhook: what a single-process host calls per

@@ -8,15 +8,45 @@ use crate::store::Transition;
 use crate::write_intent::WriteIntent;
 use crate::{EventKey, ObjectKey};
 
-/// Objects, intents and event keys staged by earlier transitions of a batch.
+/// Objects, intents and event keys staged by earlier transitions of a batch, and what the
+/// store held before the batch, read ahead in bulk.
 #[derive(Default)]
 pub(crate) struct Stage {
     objects: HashMap<ObjectKey, ObjectState>,
     intents: HashMap<String, WriteIntent>,
     events: HashSet<EventKey>,
+    stored_objects: HashMap<ObjectKey, Option<ObjectState>>,
+    stored_events: HashMap<EventKey, bool>,
 }
 
 impl Stage {
+    /// Remembers objects as the store held them (`None`: not stored), so staging reads
+    /// them from here instead of asking the store one by one.
+    pub(crate) fn read_ahead_objects(
+        &mut self,
+        keys: Vec<ObjectKey>,
+        states: Vec<Option<ObjectState>>,
+    ) {
+        self.stored_objects.extend(keys.into_iter().zip(states));
+    }
+
+    /// Remembers whether the store had applied event keys.
+    pub(crate) fn read_ahead_events(&mut self, keys: Vec<EventKey>, applied: Vec<bool>) {
+        self.stored_events.extend(keys.into_iter().zip(applied));
+    }
+
+    /// An object as the store held it before the batch: `None` when it was not read
+    /// ahead, `Some(None)` when it was not stored.
+    pub(crate) fn stored_object(&self, key: &ObjectKey) -> Option<Option<&ObjectState>> {
+        self.stored_objects.get(key).map(Option::as_ref)
+    }
+
+    /// Whether the store had applied an event key before the batch: `None` when it was
+    /// not read ahead.
+    pub(crate) fn stored_event(&self, key: &EventKey) -> Option<bool> {
+        self.stored_events.get(key).copied()
+    }
+
     /// The object as the store will hold it once the staged transitions commit, with the
     /// revision they will give it.
     pub(crate) fn object(&self, key: &ObjectKey) -> Option<&ObjectState> {

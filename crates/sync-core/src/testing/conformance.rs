@@ -132,6 +132,8 @@ pub async fn run(store: &dyn SyncStore) {
     revisions_detect_concurrent_writers(store).await;
     records_round_trip_and_filter(store).await;
     racing_commits_apply_once(store).await;
+    batched_reads_answer_each_key_in_order(store).await;
+    audited_inserts_store_both_or_neither(store).await;
 }
 
 async fn deliveries_are_idempotent(store: &dyn SyncStore) {
@@ -508,4 +510,168 @@ async fn racing_commits_apply_once(store: &dyn SyncStore) {
         "both conflict: the object exists"
     );
     assert!(store.load_object(&k).await.expect("load").is_some());
+}
+
+async fn batched_reads_answer_each_key_in_order(store: &dyn SyncStore) {
+    let github = ProviderKind::new("github");
+    let (b1, b2) = (delivery("b-1", "acme/app"), delivery("b-2", "acme/app"));
+    for d in [&b1, &b2] {
+        assert_eq!(
+            store.insert_delivery(d).await.expect("insert"),
+            Inserted::New
+        );
+    }
+    let ids = [
+        (github.clone(), DeliveryId::new("b-2")),
+        (github.clone(), DeliveryId::new("b-missing")),
+        (ProviderKind::new("gitlab"), DeliveryId::new("b-1")),
+        (github.clone(), DeliveryId::new("b-1")),
+        (github.clone(), DeliveryId::new("b-2")),
+    ];
+    assert_eq!(
+        store.get_deliveries(&ids).await.expect("get deliveries"),
+        vec![Some(b2.clone()), None, None, Some(b1), Some(b2)],
+        "get_deliveries answers every id in the order asked, bodies included"
+    );
+    assert!(
+        store
+            .get_deliveries(&[])
+            .await
+            .expect("get deliveries")
+            .is_empty()
+    );
+
+    let t = Transition {
+        object: Some((object("acme/app", "b-10", "batched"), None)),
+        events: vec![event_key("b-1", "b-10")],
+        ..Transition::default()
+    };
+    assert_eq!(
+        store.commit(t).await.expect("commit"),
+        CommitOutcome::Committed
+    );
+    let stored = key("acme/app", ResourceKind::Issue, "b-10");
+    let keys = [
+        key("acme/app", ResourceKind::Issue, "b-missing"),
+        stored.clone(),
+        key("acme/app", ResourceKind::Comment, "b-10"),
+        key("other/app", ResourceKind::Issue, "b-10"),
+        stored.clone(),
+    ];
+    let loaded = store.load_objects(&keys).await.expect("load objects");
+    let one_by_one = store.load_object(&stored).await.expect("load");
+    assert!(one_by_one.is_some());
+    assert_eq!(
+        loaded,
+        vec![None, one_by_one.clone(), None, None, one_by_one],
+        "load_objects answers every key in the order asked, as load_object does"
+    );
+    assert!(
+        store
+            .load_objects(&[])
+            .await
+            .expect("load objects")
+            .is_empty()
+    );
+
+    let mut other_action = event_key("b-1", "b-10");
+    other_action.action = "closed".into();
+    let keys = [
+        event_key("b-2", "b-10"),
+        event_key("b-1", "b-10"),
+        other_action,
+        event_key("b-1", "b-11"),
+        event_key("b-1", "b-10"),
+    ];
+    assert_eq!(
+        store.events_applied(&keys).await.expect("events applied"),
+        vec![false, true, false, false, true],
+        "events_applied answers every key in the order asked"
+    );
+    assert!(
+        store
+            .events_applied(&[])
+            .await
+            .expect("events applied")
+            .is_empty()
+    );
+}
+
+async fn audited_inserts_store_both_or_neither(store: &dyn SyncStore) {
+    let accepted = |id: &str, action: &str| AuditRecord {
+        subject: AuditSubject::Delivery(id.into()),
+        ..audit("acme/app", action)
+    };
+    let about = |records: &[AuditRecord], id: &str| -> Vec<String> {
+        records
+            .iter()
+            .filter(|a| a.subject == AuditSubject::Delivery(id.into()))
+            .map(|a| a.action.clone())
+            .collect()
+    };
+    let d = delivery("a-1", "acme/app");
+    assert_eq!(
+        store
+            .insert_delivery_audited(&d, accepted("a-1", "delivery.accepted"))
+            .await
+            .expect("insert"),
+        Inserted::New
+    );
+    assert_eq!(
+        store
+            .get_delivery(&ProviderKind::new("github"), &DeliveryId::new("a-1"))
+            .await
+            .expect("get"),
+        Some(d.clone()),
+        "an audited insert stores the delivery"
+    );
+    let audit = store.list_audit(&Filter::all()).await.expect("audit");
+    assert_eq!(
+        about(&audit, "a-1"),
+        vec!["delivery.accepted"],
+        "an audited insert appends its audit record"
+    );
+    assert_eq!(
+        audit.last().map(|a| &a.action),
+        Some(&"delivery.accepted".to_owned()),
+        "appended last"
+    );
+
+    let mut again = d.clone();
+    again.body = b"{\"other\":true}".to_vec();
+    match store
+        .insert_delivery_audited(&again, accepted("a-1", "must-not-appear"))
+        .await
+        .expect("insert again")
+    {
+        Inserted::Duplicate(existing) => assert_eq!(
+            existing.body, d.body,
+            "a duplicate must not replace the stored delivery"
+        ),
+        Inserted::New => panic!("invariant 1: a delivery id was stored twice"),
+    }
+    let audit = store.list_audit(&Filter::all()).await.expect("audit");
+    assert_eq!(
+        about(&audit, "a-1"),
+        vec!["delivery.accepted"],
+        "a duplicate appends no audit record"
+    );
+
+    let racing = delivery("a-2", "acme/app");
+    let (a, b) = futures::join!(
+        store.insert_delivery_audited(&racing, accepted("a-2", "delivery.accepted")),
+        store.insert_delivery_audited(&racing, accepted("a-2", "delivery.accepted"))
+    );
+    let outcomes = [a.expect("insert"), b.expect("insert")];
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == Inserted::New).count(),
+        1,
+        "exactly one racing receiver stores it: {outcomes:?}"
+    );
+    let audit = store.list_audit(&Filter::all()).await.expect("audit");
+    assert_eq!(
+        about(&audit, "a-2"),
+        vec!["delivery.accepted"],
+        "racing receivers audit the delivery once"
+    );
 }
