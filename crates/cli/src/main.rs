@@ -100,6 +100,15 @@ enum Command {
         /// Largest webhook body accepted, in bytes (GitHub sends at most 25 MiB).
         #[arg(long, default_value_t = 25 * 1024 * 1024, value_name = "BYTES")]
         body_limit: usize,
+        /// Seconds a webhook request may take from its headers to its answer (a body that
+        /// does not arrive in time is answered 408, a store that does not answer in time
+        /// 503); also how long requests in flight get to finish on shutdown.
+        #[arg(long, default_value_t = 30, value_name = "SECS")]
+        request_timeout: u64,
+        /// Webhook requests handled at once; more are answered 503 with Retry-After before
+        /// their body is read.
+        #[arg(long, default_value_t = 64, value_name = "N")]
+        max_in_flight: usize,
         #[command(flatten)]
         worker: WorkerArgs,
     },
@@ -119,6 +128,10 @@ enum Command {
         /// Worker slots claiming and processing at once.
         #[arg(long, default_value_t = 2)]
         concurrency: usize,
+        /// Serve GET /healthz (counters) and GET /readyz (503 while the store fails) on
+        /// this address; prints `listening on http://ADDR` on stdout first.
+        #[arg(long, value_name = "ADDR")]
+        health_listen: Option<String>,
         #[command(flatten)]
         worker: WorkerArgs,
     },
@@ -357,14 +370,23 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
             bindings,
             workers,
             body_limit,
+            request_timeout,
+            max_in_flight,
             worker,
         } => {
             let bindings = service_bindings(&bindings)?;
+            if request_timeout == 0 || max_in_flight == 0 {
+                return Err(CliError::Usage(
+                    "--request-timeout and --max-in-flight must be at least 1".into(),
+                ));
+            }
             let settings = serve::ServeSettings {
                 listen,
                 body_limit,
                 workers,
                 worker: worker.settings(workers)?,
+                request_timeout: std::time::Duration::from_secs(request_timeout),
+                max_in_flight,
             };
             let connections = u32::try_from(workers.saturating_mul(2) + 8).unwrap_or(64);
             let pg =
@@ -376,6 +398,7 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
             store,
             bindings,
             concurrency,
+            health_listen,
             worker,
         } => {
             let bindings = service_bindings(&bindings)?;
@@ -390,13 +413,18 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
                 kradle_sync_core::EngineConfig::default().max_body_bytes,
             )?;
             let (stop, stopped) = tokio::sync::watch::channel(false);
+            let signal = serve::wait_for_signal();
             tokio::spawn(async move {
-                serve::wait_for_signal().await;
+                signal.await;
                 tracing::info!("shutting down: finishing claimed work");
                 let _ = stop.send(true);
             });
+            let status = Arc::new(worker::WorkerStatus::default());
+            if let Some(listen) = &health_listen {
+                serve::worker_health(listen, status.clone(), stopped.clone()).await?;
+            }
             tracing::info!(worker = %settings.id, concurrency, schema = pg.schema(), "worker started");
-            let totals = worker::run(pg, Arc::new(engine), settings, stopped).await;
+            let totals = worker::run(pg, Arc::new(engine), settings, status, stopped).await;
             let mut out = std::io::stdout().lock();
             serde_json::to_writer(&mut out, &totals).map_err(|e| CliError::Usage(e.to_string()))?;
             writeln!(out)?;

@@ -11,16 +11,24 @@
 //! after the provider is the binding, written as is or percent-encoded (`octo%2Frepo`).
 //! `GET /healthz` answers while the process is up; `GET /readyz` while the store is
 //! reachable and the server is not shutting down.
+//!
+//! **Limits.** A webhook request has `request_timeout` from its headers to its answer: a
+//! body that does not arrive in time is answered `408`, a store that does not answer in
+//! time `503` (the sender redelivers; if the store did commit meanwhile, the redelivery is
+//! a duplicate). At most `max_in_flight` webhook requests are handled at once (each may
+//! hold a body of up to `body_limit` bytes); more are answered `503` with `Retry-After`
+//! before their body is read. On SIGTERM, requests in flight get the same `request_timeout`
+//! to finish; connections still open after it are closed, never answered `2xx` for a
+//! delivery that was not stored.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -30,14 +38,17 @@ use kradle_sync_core::{
     BindingId, DeliveryId, Engine, Error, Headers, ProviderKind, Receipt, WebhookRequest,
 };
 use serde_json::json;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tracing::Instrument;
 
 use crate::error::CliError;
-use crate::worker::{self, WorkerSettings};
+use crate::worker::{self, WorkerSettings, WorkerStatus};
 
 /// Seconds a sender is asked to wait before redelivering after a `503`.
 const RETRY_AFTER_SECS: &str = "5";
+
+/// The longest `/readyz` waits for its probe of the store.
+const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How `serve` runs.
 #[derive(Debug, Clone)]
@@ -50,6 +61,11 @@ pub struct ServeSettings {
     pub workers: usize,
     /// The in-process workers' settings (their concurrency is `workers`).
     pub worker: WorkerSettings,
+    /// Longest time a webhook request may take from its headers to its answer; also the
+    /// time requests in flight get to finish on shutdown.
+    pub request_timeout: Duration,
+    /// Webhook requests handled at once; more are answered `503` with `Retry-After`.
+    pub max_in_flight: usize,
 }
 
 /// Request counters, reported by `/healthz` and in the shutdown log.
@@ -62,6 +78,8 @@ struct Counters {
     not_found: AtomicU64,
     bad_request: AtomicU64,
     unavailable: AtomicU64,
+    busy: AtomicU64,
+    timed_out: AtomicU64,
 }
 
 impl Counters {
@@ -75,6 +93,8 @@ impl Counters {
             "not_found": get(&self.not_found),
             "bad_request": get(&self.bad_request),
             "unavailable": get(&self.unavailable),
+            "busy": get(&self.busy),
+            "timed_out": get(&self.timed_out),
         })
     }
 }
@@ -83,28 +103,44 @@ struct AppState {
     engine: Arc<Engine>,
     counters: Counters,
     shutting_down: AtomicBool,
+    /// One permit per webhook request in flight.
+    in_flight: Arc<Semaphore>,
+    max_in_flight: usize,
+    request_timeout: Duration,
+    /// The in-process workers' status, when there are workers.
+    workers: Option<Arc<WorkerStatus>>,
 }
 
 type Shared = Arc<AppState>;
 
 /// Builds the HTTP routes over an engine whose store holds the deliveries.
-fn router(engine: Arc<Engine>, body_limit: usize) -> (Router, Shared) {
+fn router(
+    engine: Arc<Engine>,
+    settings: &ServeSettings,
+    workers: Option<Arc<WorkerStatus>>,
+) -> (Router, Shared) {
+    let max_in_flight = settings.max_in_flight.clamp(1, Semaphore::MAX_PERMITS);
     let state = Arc::new(AppState {
         engine,
         counters: Counters::default(),
         shutting_down: AtomicBool::new(false),
+        in_flight: Arc::new(Semaphore::new(max_in_flight)),
+        max_in_flight,
+        request_timeout: settings.request_timeout,
+        workers,
     });
     let router = Router::new()
         .route("/webhooks/{provider}/{*binding}", post(receive))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(DefaultBodyLimit::max(settings.body_limit))
         .with_state(state.clone());
     (router, state)
 }
 
 /// Serves until SIGTERM or SIGINT: then stops accepting connections, lets requests in
-/// flight finish, lets the workers finish their batch and give back their claims.
+/// flight finish (for up to the request timeout), lets the workers finish their batch and
+/// give back their claims.
 pub async fn run(
     store: PostgresStore,
     engine: Arc<Engine>,
@@ -114,10 +150,11 @@ pub async fn run(
         .await
         .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", settings.listen)))?;
     let local: SocketAddr = listener.local_addr()?;
-    let (router, state) = router(engine.clone(), settings.body_limit);
+    let status = (settings.workers > 0).then(|| Arc::new(WorkerStatus::default()));
+    let (router, state) = router(engine.clone(), &settings, status.clone());
     let (stop, stopped) = watch::channel(false);
 
-    let workers = (settings.workers > 0).then(|| {
+    let workers = status.map(|status| {
         let worker = WorkerSettings {
             concurrency: settings.workers,
             ..settings.worker.clone()
@@ -126,6 +163,7 @@ pub async fn run(
             store.clone(),
             engine.clone(),
             worker,
+            status,
             stopped.clone(),
         ))
     });
@@ -135,8 +173,12 @@ pub async fn run(
         schema = store.schema(),
         workers = settings.workers,
         body_limit = settings.body_limit,
+        max_in_flight = state.max_in_flight,
+        request_timeout_s = settings.request_timeout.as_secs_f64(),
         "serving webhooks"
     );
+    // Installed before the announcement below: a SIGTERM right after it stops gracefully.
+    let signal = wait_for_signal();
     {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
@@ -146,14 +188,30 @@ pub async fn run(
 
     let signal_state = state.clone();
     let shutdown = async move {
-        wait_for_signal().await;
+        signal.await;
         tracing::info!("shutting down: no new connections; finishing requests and claimed work");
         signal_state.shutting_down.store(true, Ordering::SeqCst);
         let _ = stop.send(true);
     };
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let server = axum::serve(listener, router).with_graceful_shutdown(shutdown);
+    // Requests in flight get the request timeout to finish once the signal came; a
+    // connection that is still open after it (a client that never finishes its request)
+    // does not hold the shutdown up.
+    let grace = settings.request_timeout;
+    let mut signalled = stopped.clone();
+    let overdue = async move {
+        if signalled.wait_for(|stop| *stop).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = server.into_future() => served?,
+        () = overdue => tracing::warn!(
+            grace_s = grace.as_secs_f64(),
+            "connections still open after the grace period; closing them"
+        ),
+    }
 
     if let Some(task) = workers {
         match task.await {
@@ -171,27 +229,39 @@ pub async fn run(
     Ok(())
 }
 
-/// Resolves on SIGTERM or SIGINT (Ctrl-C).
-pub async fn wait_for_signal() {
+/// A future that resolves on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when
+/// this is called, not when the future is first polled: call it before announcing that
+/// the process is up, so a signal sent right after the announcement is never fatal.
+pub fn wait_for_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch SIGTERM; stop with SIGINT");
-                let _ = tokio::signal::ctrl_c().await;
+                (Ok(mut one), Err(e)) | (Err(e), Ok(mut one)) => {
+                    tracing::warn!(error = %e, "cannot watch one of SIGTERM and SIGINT");
+                    one.recv().await;
+                }
+                (Err(e), Err(_)) => {
+                    tracing::warn!(error = %e, "cannot watch SIGTERM or SIGINT; stop the process with SIGKILL");
+                    std::future::pending::<()>().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -201,6 +271,11 @@ fn reply(status: StatusCode, body: serde_json::Value) -> Response {
 
 fn unavailable(state: &AppState, message: &str) -> Response {
     state.counters.unavailable.fetch_add(1, Ordering::Relaxed);
+    retry_later(message)
+}
+
+/// `503` with `Retry-After`: the sender should redeliver later.
+fn retry_later(message: &str) -> Response {
     let mut response = reply(
         StatusCode::SERVICE_UNAVAILABLE,
         json!({ "error": message, "retry": true }),
@@ -215,10 +290,10 @@ fn unavailable(state: &AppState, message: &str) -> Response {
 async fn receive(
     State(state): State<Shared>,
     Path((provider, binding)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Response {
     let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + state.request_timeout;
     let binding_id = BindingId::new(binding.as_str());
     let known = state
         .engine
@@ -232,9 +307,24 @@ async fn receive(
             json!({ "error": format!("no binding {binding} of provider {provider} is configured here") }),
         );
     }
-    let body = match body {
-        Ok(b) => b,
-        Err(rejection) => {
+    // Before the body is read: a request over the limit costs no memory.
+    let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
+        state.counters.busy.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(%provider, binding = %binding_id, status = 503, max_in_flight = state.max_in_flight, "too many webhook requests in flight; the sender will redeliver");
+        return retry_later("too many webhook requests at once; retry later");
+    };
+    let headers: HeaderMap = request.headers().clone();
+    let body = match tokio::time::timeout_at(deadline, Bytes::from_request(request, &())).await {
+        Ok(Ok(b)) => b,
+        Err(_elapsed) => {
+            state.counters.timed_out.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(%provider, binding = %binding_id, status = 408, timeout_s = state.request_timeout.as_secs_f64(), "the body did not arrive in time");
+            return reply(
+                StatusCode::REQUEST_TIMEOUT,
+                json!({ "error": "the request body did not arrive in time; send it again" }),
+            );
+        }
+        Ok(Err(rejection)) => {
             let status = rejection.status();
             if status == StatusCode::PAYLOAD_TOO_LARGE {
                 state.counters.too_large.fetch_add(1, Ordering::Relaxed);
@@ -266,9 +356,27 @@ async fn receive(
     let span =
         tracing::info_span!("webhook", %provider, binding = %binding_id, delivery_id = %claimed_id);
     async {
-        let result = state.engine.receive(&binding_id, request, Utc::now()).await;
+        let stored = tokio::time::timeout_at(
+            deadline,
+            state.engine.receive(&binding_id, request, Utc::now()),
+        )
+        .await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        respond(&state, result, elapsed_ms)
+        match stored {
+            Ok(result) => respond(&state, result, elapsed_ms),
+            Err(_elapsed) => {
+                // Whether it was stored is unknown: a redelivery is then a duplicate.
+                tracing::warn!(
+                    status = 503,
+                    elapsed_ms,
+                    "the store did not answer in time; the sender will redeliver"
+                );
+                unavailable(
+                    &state,
+                    "the delivery could not be stored in time; retry later",
+                )
+            }
+        }
     }
     .instrument(span)
     .await
@@ -325,10 +433,19 @@ fn refused(state: &AppState, err: Error, elapsed_ms: f64) -> Response {
 }
 
 async fn healthz(State(state): State<Shared>) -> Response {
-    reply(
-        StatusCode::OK,
-        json!({ "status": "ok", "requests": state.counters.snapshot() }),
-    )
+    let in_flight = state
+        .max_in_flight
+        .saturating_sub(state.in_flight.available_permits());
+    let mut body = json!({
+        "status": "ok",
+        "requests": state.counters.snapshot(),
+        "in_flight": in_flight,
+        "max_in_flight": state.max_in_flight,
+    });
+    if let (Some(workers), Some(map)) = (&state.workers, body.as_object_mut()) {
+        map.insert("workers".into(), workers.snapshot());
+    }
+    reply(StatusCode::OK, body)
 }
 
 async fn readyz(State(state): State<Shared>) -> Response {
@@ -340,22 +457,90 @@ async fn readyz(State(state): State<Shared>) -> Response {
     }
     // A primary-key lookup in the deliveries table: the server answers and the schema is
     // there.
-    let probe = state
-        .engine
-        .store()
-        .get_delivery(
+    let probe = tokio::time::timeout(
+        READY_PROBE_TIMEOUT,
+        state.engine.store().get_delivery(
             &ProviderKind::new("readyz"),
             &DeliveryId::new("readyz-probe"),
-        )
-        .await;
+        ),
+    )
+    .await;
     match probe {
-        Ok(_) => reply(StatusCode::OK, json!({ "status": "ready" })),
-        Err(e) => {
+        Ok(Ok(_)) => reply(StatusCode::OK, json!({ "status": "ready" })),
+        Err(_elapsed) => {
+            tracing::warn!("not ready: the store did not answer the probe in time");
+            reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "status": "store unreachable" }),
+            )
+        }
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready: the store is unreachable");
             reply(
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({ "status": "store unreachable" }),
             )
         }
+    }
+}
+
+/// Serves a worker's `GET /healthz` (its counters and health, always `200` while the
+/// process is up) and `GET /readyz` (`200` while its last store operation succeeded and it
+/// is not stopping, `503` otherwise) on `listen`, until `shutdown` turns true. Prints
+/// `listening on http://ADDR` on stdout once bound.
+pub async fn worker_health(
+    listen: &str,
+    status: Arc<WorkerStatus>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, CliError> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| CliError::Usage(format!("cannot listen on {listen}: {e}")))?;
+    let local: SocketAddr = listener.local_addr()?;
+    let router = Router::new()
+        .route("/healthz", get(worker_healthz))
+        .route("/readyz", get(worker_readyz))
+        .with_state(status);
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on http://{local}")?;
+        out.flush()?;
+    }
+    tracing::info!(address = %local, "serving worker health");
+    let mut stopped = shutdown;
+    Ok(tokio::spawn(async move {
+        let stop = async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        if let Err(e) = axum::serve(listener, router)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::warn!(error = %e, "the health endpoint stopped");
+        }
+    }))
+}
+
+async fn worker_healthz(State(status): State<Arc<WorkerStatus>>) -> Response {
+    reply(
+        StatusCode::OK,
+        json!({ "status": "ok", "worker": status.snapshot() }),
+    )
+}
+
+async fn worker_readyz(State(status): State<Arc<WorkerStatus>>) -> Response {
+    if status.stopping() {
+        reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "status": "shutting down" }),
+        )
+    } else if status.store_reachable() {
+        reply(StatusCode::OK, json!({ "status": "ready" }))
+    } else {
+        reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "status": "store unreachable" }),
+        )
     }
 }

@@ -9,17 +9,30 @@
 //! engine with exponential backoff, and are claimed again when it passes, until the
 //! engine dead-letters them. On shutdown a slot finishes the batch it holds and gives
 //! back every claim of its owner name.
+//!
+//! **Store outages.** When processing fails because the store failed, the slot gives the
+//! batch's claims back at once so another worker can take them. When giving back fails
+//! too (the server is unreachable), the slot keeps those claims as *stranded*: before it
+//! claims anything else it retries giving them back, with backoff, until the store answers
+//! or their lease ends (then they return to the queue by themselves, and are counted as
+//! `expired`). A slot holding stranded claims processes nothing, so no heartbeat renews
+//! the leases of work it abandoned, and it never claims under its owner name what it is
+//! still trying to give back. [`WorkerStatus`] reports all of this, and whether the last
+//! store operation succeeded, for `/healthz` and `/readyz`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
 use kradle_store_postgres::PostgresStore;
 use kradle_sync_core::delivery::DeliveryPhase;
-use kradle_sync_core::{Binding, Engine, EngineConfig, SyncStore, WebhookAdapter};
+use kradle_sync_core::{
+    Binding, DeliveryId, Engine, EngineConfig, ProviderKind, SyncStore, WebhookAdapter,
+};
 use serde::Serialize;
 use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
 
 use crate::error::CliError;
 
@@ -40,7 +53,7 @@ pub struct WorkerSettings {
     pub drain: bool,
 }
 
-/// What a worker did, printed when it stops.
+/// What a worker did, printed when it stops and reported by `/healthz`.
 #[derive(Debug, Default, Serialize)]
 pub struct Totals {
     /// Deliveries whose events were applied (or that were out of scope).
@@ -51,28 +64,103 @@ pub struct Totals {
     pub dead_lettered: u64,
     /// Deliveries refused as belonging to another target.
     pub rejected: u64,
-    /// Claims given back without processing (shutdown, store trouble).
+    /// Claims given back without processing (shutdown, store trouble), stranded ones
+    /// included once they were given back.
     pub released: u64,
+    /// Store operations (claim, process, give back, renew) that failed.
+    pub store_errors: u64,
+    /// Claims that could not be given back when the store failed, and were kept to be
+    /// given back once it answers again.
+    pub stranded: u64,
+    /// Stranded claims whose lease ended before the store answered: they returned to the
+    /// queue by themselves.
+    pub expired: u64,
 }
 
-#[derive(Default)]
-struct Counters {
+/// A worker's counters and health, shared with the HTTP endpoints that report them.
+#[derive(Debug)]
+pub struct WorkerStatus {
     processed: AtomicU64,
     failed: AtomicU64,
     dead_lettered: AtomicU64,
     rejected: AtomicU64,
     released: AtomicU64,
+    store_errors: AtomicU64,
+    stranded: AtomicU64,
+    expired: AtomicU64,
+    /// Claims currently stranded (not yet given back, lease not yet ended).
+    holding_stranded: AtomicU64,
+    /// Whether the last store operation of any slot succeeded.
+    store_reachable: AtomicBool,
+    stopping: AtomicBool,
 }
 
-impl Counters {
-    fn totals(&self) -> Totals {
-        Totals {
-            processed: self.processed.load(Ordering::Relaxed),
-            failed: self.failed.load(Ordering::Relaxed),
-            dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
-            rejected: self.rejected.load(Ordering::Relaxed),
-            released: self.released.load(Ordering::Relaxed),
+impl Default for WorkerStatus {
+    fn default() -> Self {
+        WorkerStatus {
+            processed: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            released: AtomicU64::new(0),
+            store_errors: AtomicU64::new(0),
+            stranded: AtomicU64::new(0),
+            expired: AtomicU64::new(0),
+            holding_stranded: AtomicU64::new(0),
+            store_reachable: AtomicBool::new(true),
+            stopping: AtomicBool::new(false),
         }
+    }
+}
+
+impl WorkerStatus {
+    /// The counters so far.
+    pub fn totals(&self) -> Totals {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Totals {
+            processed: get(&self.processed),
+            failed: get(&self.failed),
+            dead_lettered: get(&self.dead_lettered),
+            rejected: get(&self.rejected),
+            released: get(&self.released),
+            store_errors: get(&self.store_errors),
+            stranded: get(&self.stranded),
+            expired: get(&self.expired),
+        }
+    }
+
+    /// Whether the last store operation succeeded (true before the first one).
+    pub fn store_reachable(&self) -> bool {
+        self.store_reachable.load(Ordering::SeqCst)
+    }
+
+    /// Whether the worker was asked to stop.
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// The counters and health as JSON: the totals, `store_reachable`, `stopping`, and
+    /// `stranded_now` (claims being held for a give-back).
+    pub fn snapshot(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self.totals()).unwrap_or_default();
+        if let Some(map) = value.as_object_mut() {
+            map.insert("store_reachable".into(), self.store_reachable().into());
+            map.insert("stopping".into(), self.stopping().into());
+            map.insert(
+                "stranded_now".into(),
+                self.holding_stranded.load(Ordering::Relaxed).into(),
+            );
+        }
+        value
+    }
+
+    fn store_ok(&self) {
+        self.store_reachable.store(true, Ordering::SeqCst);
+    }
+
+    fn store_failed(&self) {
+        self.store_errors.fetch_add(1, Ordering::Relaxed);
+        self.store_reachable.store(false, Ordering::SeqCst);
     }
 }
 
@@ -102,21 +190,30 @@ pub fn engine(
 }
 
 /// Runs the worker until `shutdown` turns true (or, with `drain`, until the queue is
-/// empty), then gives back every claim it holds.
+/// empty), then gives back every claim it holds. `status` receives its counters as it
+/// goes; the totals are returned at the end.
 pub async fn run(
     store: PostgresStore,
     engine: Arc<Engine>,
     settings: WorkerSettings,
+    status: Arc<WorkerStatus>,
     shutdown: watch::Receiver<bool>,
 ) -> Totals {
     let wake = Arc::new(Notify::new());
-    let counters = Arc::new(Counters::default());
     let listener = tokio::spawn(listen(
         store.clone(),
         wake.clone(),
         settings.poll,
         shutdown.clone(),
     ));
+    let stopping = {
+        let (status, mut shutdown) = (status.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            if shutdown.wait_for(|stop| *stop).await.is_ok() {
+                status.stopping.store(true, Ordering::SeqCst);
+            }
+        })
+    };
     let slots = settings.concurrency.max(1);
     let mut tasks = Vec::with_capacity(slots);
     for n in 0..slots {
@@ -132,7 +229,7 @@ pub async fn run(
                 engine: engine.clone(),
                 settings: settings.clone(),
                 wake: wake.clone(),
-                counters: counters.clone(),
+                status: status.clone(),
             },
             shutdown.clone(),
         )));
@@ -143,7 +240,9 @@ pub async fn run(
         }
     }
     listener.abort();
-    counters.totals()
+    stopping.abort();
+    status.stopping.store(true, Ordering::SeqCst);
+    status.totals()
 }
 
 /// Turns notifications on the store's channel into wake-ups of idle slots. When the
@@ -191,20 +290,55 @@ struct Slot {
     engine: Arc<Engine>,
     settings: WorkerSettings,
     wake: Arc<Notify>,
-    counters: Arc<Counters>,
+    status: Arc<WorkerStatus>,
+}
+
+type Claimed = Vec<(ProviderKind, DeliveryId)>;
+
+/// Claims a slot could not give back when the store failed, kept until they are given
+/// back or their lease ends.
+struct Stranded {
+    ids: Claimed,
+    /// When the lease ends at the latest (measured from before the claim or the last
+    /// renewal, so never later than the store's `lease_until`).
+    lease_end: Instant,
+}
+
+/// How processing a claimed batch ended.
+enum Batch {
+    /// Every delivery has its outcome recorded.
+    Done,
+    /// The store failed; the claims were given back.
+    GivenBack,
+    /// The store failed and the claims could not be given back.
+    Stranded(Stranded),
 }
 
 async fn slot(slot: Slot, mut shutdown: watch::Receiver<bool>) {
     let mut backoff = Backoff::default();
+    let mut stranded: Option<Stranded> = None;
     loop {
         if *shutdown.borrow() {
             break;
+        }
+        if let Some(held) = stranded.take() {
+            stranded = give_back_stranded(&slot, held).await;
+            match &stranded {
+                None => backoff.reset(),
+                Some(_) => {
+                    if sleep_or_shutdown(backoff.next(), &mut shutdown).await {
+                        break;
+                    }
+                }
+            }
+            continue;
         }
         // Registered before the claim, so a notification that arrives between an empty
         // claim and the wait is not missed.
         let notified = slot.wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
+        let claimed_at = Instant::now();
         let claimed = slot
             .store
             .claim_deliveries(
@@ -216,6 +350,7 @@ async fn slot(slot: Slot, mut shutdown: watch::Receiver<bool>) {
             .await;
         match claimed {
             Ok(batch) if batch.is_empty() => {
+                slot.status.store_ok();
                 backoff.reset();
                 if slot.settings.drain {
                     break;
@@ -227,17 +362,28 @@ async fn slot(slot: Slot, mut shutdown: watch::Receiver<bool>) {
                 }
             }
             Ok(batch) => {
-                let ids: Vec<_> = batch
+                slot.status.store_ok();
+                let ids: Claimed = batch
                     .into_iter()
                     .map(|d| (d.provider, d.delivery_id))
                     .collect();
-                if process(&slot, &ids).await {
-                    backoff.reset();
-                } else if sleep_or_shutdown(backoff.next(), &mut shutdown).await {
-                    break;
+                match process(&slot, ids, claimed_at).await {
+                    Batch::Done => backoff.reset(),
+                    Batch::GivenBack => {
+                        if sleep_or_shutdown(backoff.next(), &mut shutdown).await {
+                            break;
+                        }
+                    }
+                    Batch::Stranded(held) => {
+                        stranded = Some(held);
+                        if sleep_or_shutdown(backoff.next(), &mut shutdown).await {
+                            break;
+                        }
+                    }
                 }
             }
             Err(e) => {
+                slot.status.store_failed();
                 tracing::warn!(owner = %slot.owner, error = %e, "cannot claim deliveries; retrying");
                 if sleep_or_shutdown(backoff.next(), &mut shutdown).await {
                     break;
@@ -245,51 +391,98 @@ async fn slot(slot: Slot, mut shutdown: watch::Receiver<bool>) {
             }
         }
     }
+    if let Some(held) = stranded.take() {
+        let n = u64::try_from(held.ids.len()).unwrap_or(u64::MAX);
+        slot.status.holding_stranded.fetch_sub(n, Ordering::Relaxed);
+    }
+    // Every claim of this owner name: stranded ones too.
     match slot.store.release_all(&slot.owner).await {
         Ok(n) => {
-            slot.counters.released.fetch_add(n, Ordering::Relaxed);
+            slot.status.store_ok();
+            slot.status.released.fetch_add(n, Ordering::Relaxed);
             if n > 0 {
                 tracing::info!(owner = %slot.owner, released = n, "gave back claims");
             }
         }
         Err(e) => {
+            slot.status.store_failed();
             tracing::warn!(owner = %slot.owner, error = %e, "cannot give back claims; they return when their lease expires");
         }
     }
 }
 
-/// Processes one claimed batch while renewing its lease. Returns false when the store
-/// failed (the claims are given back, and the caller backs off).
-async fn process(
-    slot: &Slot,
-    ids: &[(kradle_sync_core::ProviderKind, kradle_sync_core::DeliveryId)],
-) -> bool {
+/// One attempt at giving back stranded claims. Returns them when they are still held
+/// (the store failed again and their lease has not ended).
+async fn give_back_stranded(slot: &Slot, held: Stranded) -> Option<Stranded> {
+    let n = u64::try_from(held.ids.len()).unwrap_or(u64::MAX);
+    if Instant::now() >= held.lease_end {
+        slot.status.expired.fetch_add(n, Ordering::Relaxed);
+        slot.status.holding_stranded.fetch_sub(n, Ordering::Relaxed);
+        tracing::warn!(owner = %slot.owner, claims = n, "stranded claims reached the end of their lease before the store answered; they are back in the queue");
+        return None;
+    }
+    match slot.store.release(&slot.owner, &held.ids).await {
+        Ok(released) => {
+            slot.status.store_ok();
+            slot.status.released.fetch_add(released, Ordering::Relaxed);
+            slot.status.holding_stranded.fetch_sub(n, Ordering::Relaxed);
+            tracing::info!(owner = %slot.owner, claims = n, released, "the store answers again: gave back the claims of the failed batch");
+            None
+        }
+        Err(e) => {
+            slot.status.store_failed();
+            tracing::warn!(owner = %slot.owner, error = %e, claims = n, "still cannot give back the claims of the failed batch; retrying");
+            Some(held)
+        }
+    }
+}
+
+/// Processes one claimed batch while renewing its lease.
+async fn process(slot: &Slot, ids: Claimed, claimed_at: Instant) -> Batch {
+    // When the lease ends at the latest: pushed on by each renewal.
+    let lease_end = std::sync::Mutex::new(claimed_at + slot.settings.lease);
     let heartbeat = async {
         let every = (slot.settings.lease / 3).max(Duration::from_millis(100));
         loop {
             tokio::time::sleep(every).await;
-            if let Err(e) = slot
+            let renewing_at = Instant::now();
+            match slot
                 .store
                 .renew_leases(&slot.owner, slot.settings.lease, Utc::now())
                 .await
             {
-                tracing::warn!(owner = %slot.owner, error = %e, "cannot renew leases");
+                Ok(_) => {
+                    slot.status.store_ok();
+                    if let Ok(mut end) = lease_end.lock() {
+                        *end = renewing_at + slot.settings.lease;
+                    }
+                }
+                Err(e) => {
+                    slot.status.store_failed();
+                    tracing::warn!(owner = %slot.owner, error = %e, "cannot renew leases");
+                }
             }
         }
     };
+    let processing = slot.engine.process_batch(&ids, Utc::now());
+    // The heartbeat never ends: the select ends with the processing.
     let result = tokio::select! {
         biased;
-        r = slot.engine.process_batch(ids, Utc::now()) => r,
-        () = heartbeat => return false,
+        r = processing => r,
+        () = heartbeat => return Batch::GivenBack,
     };
+    let lease_end = lease_end
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     match result {
         Ok(reports) => {
+            slot.status.store_ok();
             for ((provider, id), report) in ids.iter().zip(&reports) {
                 let counter = match report.phase {
-                    Some(DeliveryPhase::Processed) => Some(&slot.counters.processed),
-                    Some(DeliveryPhase::Failed) => Some(&slot.counters.failed),
-                    Some(DeliveryPhase::DeadLettered) => Some(&slot.counters.dead_lettered),
-                    Some(DeliveryPhase::Rejected) => Some(&slot.counters.rejected),
+                    Some(DeliveryPhase::Processed) => Some(&slot.status.processed),
+                    Some(DeliveryPhase::Failed) => Some(&slot.status.failed),
+                    Some(DeliveryPhase::DeadLettered) => Some(&slot.status.dead_lettered),
+                    Some(DeliveryPhase::Rejected) => Some(&slot.status.rejected),
                     _ => None,
                 };
                 if let Some(c) = counter {
@@ -308,19 +501,26 @@ async fn process(
                     ),
                 }
             }
-            true
+            Batch::Done
         }
         Err(e) => {
+            slot.status.store_failed();
             tracing::warn!(owner = %slot.owner, error = %e, deliveries = ids.len(), "processing failed; giving the claims back");
-            match slot.store.release(&slot.owner, ids).await {
+            match slot.store.release(&slot.owner, &ids).await {
                 Ok(n) => {
-                    slot.counters.released.fetch_add(n, Ordering::Relaxed);
+                    slot.status.store_ok();
+                    slot.status.released.fetch_add(n, Ordering::Relaxed);
+                    Batch::GivenBack
                 }
                 Err(e) => {
-                    tracing::warn!(owner = %slot.owner, error = %e, "cannot give back claims; they return when their lease expires");
+                    slot.status.store_failed();
+                    let n = u64::try_from(ids.len()).unwrap_or(u64::MAX);
+                    slot.status.stranded.fetch_add(n, Ordering::Relaxed);
+                    slot.status.holding_stranded.fetch_add(n, Ordering::Relaxed);
+                    tracing::warn!(owner = %slot.owner, error = %e, claims = n, "cannot give back the claims; keeping them to give back once the store answers");
+                    Batch::Stranded(Stranded { ids, lease_end })
                 }
             }
-            false
         }
     }
 }
