@@ -7,8 +7,11 @@
 //! - A worker killed with SIGKILL while it holds a batch: after its lease expires another
 //!   worker finishes the batch; nothing is lost, nothing applied twice, the audit complete.
 //! - PostgreSQL unreachable for a while (a TCP proxy between the processes and the server,
-//!   cut and restored): receivers answer 503, no delivery answered 2xx is lost, and once
-//!   the proxy is back the redelivered rest is stored and everything converges.
+//!   cut and restored) while a worker is inside a batch: receivers answer 503, the worker
+//!   reports on `/readyz` and `/healthz` that it could not give its claims back, no
+//!   delivery answered 2xx is lost, and once the proxy is back the worker gives its claims
+//!   back (their hour-long lease never expires during the test), the redelivered rest is
+//!   stored and everything converges.
 //!
 //! Deliveries are real GitHub payloads from `fixtures/github/webhooks/` (provenance in
 //! `fixtures/PROVENANCE.md`), signed with the demo secret as GitHub signs. Waits are
@@ -151,6 +154,18 @@ impl Db {
 
     /// Starts a `worker` process with one slot named `name`.
     fn worker(&self, name: &str, store_url: &str, extra: &[&str]) -> Proc {
+        self.spawn_worker(name, store_url, extra, false)
+    }
+
+    /// Starts a `worker` process with one slot named `name` and its health endpoints on a
+    /// free port (`Proc::base`).
+    fn worker_with_health(&self, name: &str, store_url: &str, extra: &[&str]) -> Proc {
+        let mut args = vec!["--health-listen", "127.0.0.1:0"];
+        args.extend(extra);
+        self.spawn_worker(name, store_url, &args, true)
+    }
+
+    fn spawn_worker(&self, name: &str, store_url: &str, extra: &[&str], health: bool) -> Proc {
         let bindings = self.bindings();
         let mut args = vec![
             "worker",
@@ -168,7 +183,7 @@ impl Db {
             "100",
         ];
         args.extend(extra);
-        Proc::spawn(self, name, &args, false)
+        Proc::spawn(self, name, &args, health)
     }
 
     async fn query_i64(&self, sql: &str) -> i64 {
@@ -237,7 +252,7 @@ struct Proc {
     child: Child,
     name: String,
     log: PathBuf,
-    /// For `serve`: `http://ADDR`.
+    /// For `serve`, and a worker with health endpoints: `http://ADDR`.
     base: String,
     stdout: Option<std::thread::JoinHandle<String>>,
 }
@@ -654,11 +669,12 @@ async fn a_worker_killed_mid_batch_is_taken_over_after_its_lease() {
         );
     }
 
-    // The victim claims a large batch with a short lease. To kill it mid-batch, after its
-    // events are committed but before its deliveries' outcomes are, the test locks the
-    // claimed rows: the victim stages and commits the batch's events, then blocks writing
-    // the outcomes. It is killed there, and the lock let go: its open transaction dies
-    // with it.
+    // The victim claims a large batch with a short lease. To kill it mid-batch, before its
+    // deliveries' outcomes are recorded, the test locks the claimed rows: the victim stages
+    // the batch, commits what the engine commits before the outcomes (events whose
+    // deliveries finish later; none when each delivery's outcome commits with its only
+    // event), then blocks writing the outcomes. It is killed there, and the lock let go:
+    // its open transaction dies with it.
     let victim = db.worker("victim", &db.url, &["--lease", "2", "--batch", "100"]);
     let held_sql = "SELECT count(*) FROM {s}.deliveries WHERE lease_owner = 'victim' AND phase IN ('queued', 'failed')";
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -681,7 +697,7 @@ async fn a_worker_killed_mid_batch_is_taken_over_after_its_lease() {
     .len();
     assert!(locked > 0, "the victim finished its batch before the lock");
     let blocked = format!(
-        "SELECT count(*)::int8 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO \"{}\".deliveries%'",
+        "SELECT count(*)::int8 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%\"{}\".deliveries%' AND query LIKE '%record%'",
         db.schema
     );
     while db.query_i64(&blocked).await == 0 {
@@ -709,11 +725,7 @@ async fn a_worker_killed_mid_batch_is_taken_over_after_its_lease() {
         held as usize, locked,
         "the dead worker's claims stay until their lease expires"
     );
-    assert!(
-        events_by_victim > 0,
-        "the victim applied events before it died"
-    );
-    assert_eq!(finished_by_victim, 0, "and recorded no outcome");
+    assert_eq!(finished_by_victim, 0, "the victim recorded no outcome");
 
     let rescuer = db.worker("rescuer", &db.url, &["--lease", "2", "--batch", "25"]);
     db.wait_until_all_processed(deliveries.len(), &[&receiver, &rescuer])
@@ -791,6 +803,23 @@ impl Drop for Proxy {
     }
 }
 
+/// The JSON of a worker's `/healthz` (`worker` member), or `None` when it does not answer.
+async fn worker_health(client: &reqwest::Client, worker: &Proc) -> Option<serde_json::Value> {
+    let health: serde_json::Value = client
+        .get(format!("{}/healthz", worker.base))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    Some(health["worker"].clone())
+}
+
+async fn status_of(client: &reqwest::Client, url: String) -> reqwest::StatusCode {
+    client.get(url).send().await.unwrap().status()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_database_is_answered_with_503_and_nothing_accepted_is_lost() {
     let Some(db) = Db::new("outage").await else {
@@ -805,9 +834,18 @@ async fn an_unreachable_database_is_answered_with_503_and_nothing_accepted_is_lo
     let proxy = Proxy::start(upstream).await;
     let via_proxy = proxy.url(&db.url);
     let receiver = db.serve("receiver", &via_proxy);
-    // A claim the worker held when the connection broke cannot be given back until the
-    // store is reachable again; it returns when its lease expires, so keep that short.
-    let worker = db.worker("worker", &via_proxy, &["--batch", "8", "--lease", "3"]);
+
+    // The worker is caught inside a batch when the connection breaks: a lock on the
+    // applied-events table, taken on a connection of the test's own (not through the
+    // proxy), lets it claim and stage a batch but holds up the batch's commit.
+    let mut hold = db.pool.begin().await.unwrap();
+    sqlx::query(AssertSqlSafe(format!(
+        "LOCK TABLE \"{}\".applied_events IN EXCLUSIVE MODE",
+        db.schema
+    )))
+    .execute(&mut *hold)
+    .await
+    .unwrap();
     let client = reqwest::Client::new();
     let deliveries = fixture_deliveries();
     let (before, rest) = deliveries.split_at(deliveries.len() / 2);
@@ -823,6 +861,30 @@ async fn an_unreachable_database_is_answered_with_503_and_nothing_accepted_is_lo
         );
         accepted.push(d.id.clone());
     }
+    // A lease far longer than the test: the claims of the broken batch come back only if
+    // the worker gives them back once the store answers again, never by expiring.
+    let worker = db.worker_with_health("worker", &via_proxy, &["--batch", "8", "--lease", "3600"]);
+    let blocked = format!(
+        "SELECT count(*)::int8 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%\"{}\".%'",
+        db.schema
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while db.query_i64(&blocked).await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the worker never reached a commit\n{}",
+            worker.log()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let held = db
+        .query_i64("SELECT count(*) FROM {s}.deliveries WHERE lease_owner = 'worker' AND phase IN ('queued', 'failed')")
+        .await;
+    assert!(held > 0, "the worker holds its batch");
+    assert_eq!(
+        status_of(&client, format!("{}/readyz", worker.base)).await,
+        reqwest::StatusCode::OK
+    );
 
     // The database goes away: receivers refuse rather than pretend.
     proxy.cut();
@@ -855,28 +917,36 @@ async fn an_unreachable_database_is_answered_with_503_and_nothing_accepted_is_lo
         "deliveries during the outage are refused\n{}",
         receiver.log()
     );
-    let ready = client
-        .get(format!("{}/readyz", receiver.base))
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(ready, reqwest::StatusCode::SERVICE_UNAVAILABLE);
-    // The outage lasts until the worker has run into it too.
+    assert_eq!(
+        status_of(&client, format!("{}/readyz", receiver.base)).await,
+        reqwest::StatusCode::SERVICE_UNAVAILABLE
+    );
+    // The worker's batch failed and its claims could not be given back: it says so on its
+    // health endpoints, and keeps them to give back later.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !worker.log().contains("cannot claim deliveries") {
+    loop {
+        let health = worker_health(&client, &worker).await.unwrap_or_default();
+        if health["stranded_now"].as_i64() == Some(held) {
+            assert_eq!(health["store_reachable"], false, "{health}");
+            break;
+        }
         assert!(
             Instant::now() < deadline,
-            "the worker never noticed\n{}",
+            "the worker never reported its stranded claims: {health}\n{}",
             worker.log()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert_eq!(
+        status_of(&client, format!("{}/readyz", worker.base)).await,
+        reqwest::StatusCode::SERVICE_UNAVAILABLE
+    );
+    hold.rollback().await.unwrap();
 
     // Back: the sender redelivers what was refused and sends the rest; work resumes.
     proxy.restore();
     eprintln!(
-        "outage of {:.1?}: {} of {} deliveries refused with 503",
+        "outage of {:.1?}: {} of {} deliveries refused with 503; the worker held {held} claims",
         outage.elapsed(),
         refused.len(),
         during.len()
@@ -903,7 +973,18 @@ async fn an_unreachable_database_is_answered_with_503_and_nothing_accepted_is_lo
     );
     db.wait_until_all_processed(deliveries.len(), &[&receiver, &worker])
         .await;
-    worker.terminate();
+    assert_eq!(
+        status_of(&client, format!("{}/readyz", worker.base)).await,
+        reqwest::StatusCode::OK
+    );
+    let totals: serde_json::Value = serde_json::from_str(&worker.terminate()).unwrap();
+    assert_eq!(totals["stranded"].as_i64(), Some(held), "{totals}");
+    assert_eq!(totals["expired"], 0, "{totals}");
+    assert!(
+        totals["released"].as_i64().unwrap() >= held,
+        "the stranded claims were given back: {totals}"
+    );
+    assert!(totals["store_errors"].as_u64().unwrap() > 0, "{totals}");
     receiver.terminate();
 
     assert_converged(&db, &deliveries).await;

@@ -4,11 +4,17 @@
 
 mod postgres_common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
 use kradle_store_postgres::sqlx::{self, AssertSqlSafe};
 use kradle_sync_core::SyncStore;
 use kradle_sync_core::store::Filter;
 use postgres_common::*;
 use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 const PATH: &str = "/webhooks/github/Codertocat/Hello-World";
 
@@ -338,4 +344,260 @@ async fn graceful_shutdown_gives_back_the_claims_of_its_workers() {
     let out = db.run(&["worker", "--bindings", &db.bindings_file(), "--drain"]);
     let totals = json_of(&out);
     assert_eq!(totals["processed"], 2, "{totals}");
+}
+
+/// `n` distinct real deliveries: the issue and comment deliveries of the bundled log,
+/// each under several ids.
+fn many_deliveries(n: usize) -> Vec<Delivery> {
+    let originals: Vec<Delivery> = bundled_log_deliveries()
+        .into_iter()
+        .filter(|d| d.event == "issues" || d.event == "issue_comment")
+        .collect();
+    (0..n)
+        .map(|i| {
+            let d = &originals[i % originals.len()];
+            signed(&d.event, &format!("{}-{i}", d.id), d.body.clone())
+        })
+        .collect()
+}
+
+/// A webhook request written by hand over TCP whose sender stops part way: after `sent`
+/// bytes of its headers and body.
+struct Stalled {
+    stream: TcpStream,
+    rest: Vec<u8>,
+}
+
+impl Stalled {
+    /// Sends the headers and half the body of `d`.
+    async fn body_half(server: &Server, d: &Delivery) -> Stalled {
+        let request = raw_request(server, d);
+        let head = request.len() - d.body.len();
+        Stalled::send(server, request, head + d.body.len() / 2).await
+    }
+
+    /// Sends the request line and part of the headers of `d`.
+    async fn headers_part(server: &Server, d: &Delivery) -> Stalled {
+        let request = raw_request(server, d);
+        Stalled::send(server, request, 60).await
+    }
+
+    async fn send(server: &Server, request: Vec<u8>, sent: usize) -> Stalled {
+        let mut stream = TcpStream::connect(server.addr()).await.unwrap();
+        stream.write_all(&request[..sent]).await.unwrap();
+        stream.flush().await.unwrap();
+        Stalled {
+            stream,
+            rest: request[sent..].to_vec(),
+        }
+    }
+
+    /// Sends the rest and returns the answer's status.
+    async fn finish(mut self) -> Option<u16> {
+        self.stream.write_all(&self.rest).await.ok()?;
+        self.status().await
+    }
+
+    /// The status of the answer, or `None` when the connection closed without one. Waits
+    /// (bounded) for the server to close the connection.
+    async fn status(mut self) -> Option<u16> {
+        let mut answer = Vec::new();
+        tokio::time::timeout(
+            Duration::from_secs(120),
+            self.stream.read_to_end(&mut answer),
+        )
+        .await
+        .expect("the server never closed the connection")
+        .ok()?;
+        let text = String::from_utf8_lossy(&answer);
+        text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
+    }
+}
+
+fn raw_request(server: &Server, d: &Delivery) -> Vec<u8> {
+    let mut request = format!(
+        "POST {PATH} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         User-Agent: GitHub-Hookshot/044aadd\r\nX-GitHub-Event: {}\r\n\
+         X-GitHub-Delivery: {}\r\nX-Hub-Signature-256: {}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        server.addr(),
+        d.event,
+        d.id,
+        d.signature,
+        d.body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(d.body.as_bytes());
+    request
+}
+
+async fn health(client: &reqwest::Client, server: &Server) -> Value {
+    client
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_is_408_and_requests_over_the_limit_are_503() {
+    let Some(db) = TestDb::new("serve_limits").await else {
+        return;
+    };
+    let server = db.serve(&[
+        "--workers",
+        "0",
+        "--request-timeout",
+        "2",
+        "--max-in-flight",
+        "2",
+    ]);
+    let client = reqwest::Client::new();
+    let deliveries = many_deliveries(3);
+    // Two senders that stop half way through their bodies hold both places.
+    let slow = [
+        Stalled::body_half(&server, &deliveries[0]).await,
+        Stalled::body_half(&server, &deliveries[1]).await,
+    ];
+    eventually("both slow requests are in flight", || async {
+        health(&client, &server).await["in_flight"] == 2
+    })
+    .await;
+
+    // A third is refused before its body is read, with a time to come back.
+    let response = post(&client, &server, PATH, &deliveries[2]).await;
+    assert_eq!(response.status(), 503);
+    let retry_after = response.headers().get("retry-after").cloned();
+    assert!(retry_after.is_some(), "503 without Retry-After");
+    assert_eq!(health(&client, &server).await["requests"]["busy"], 1);
+
+    // The slow ones are answered 408 when their time is up, and free their places.
+    for stalled in slow {
+        assert_eq!(stalled.status().await, Some(408));
+    }
+    let h = health(&client, &server).await;
+    assert_eq!(h["in_flight"], 0, "{h}");
+    assert_eq!(h["requests"]["timed_out"], 2, "{h}");
+    // The refused delivery, redelivered, is stored; the slow ones never were.
+    let response = post(&client, &server, PATH, &deliveries[2]).await;
+    assert_eq!(response.status(), 202);
+    let stored: Vec<String> = db.deliveries().await.into_iter().map(|r| r.0).collect();
+    assert_eq!(stored, vec![deliveries[2].id.clone()]);
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_burst_answers_2xx_only_for_stored_deliveries() {
+    let Some(db) = TestDb::new("serve_burst").await else {
+        return;
+    };
+    let server = db.serve(&["--workers", "2", "--request-timeout", "10"]);
+    let client = reqwest::Client::new();
+    let deliveries = Arc::new(many_deliveries(400));
+    // In flight when the signal comes: two requests part way through their bodies, and a
+    // connection that has sent only part of its headers.
+    let in_flight = [
+        Stalled::body_half(&server, &deliveries[0]).await,
+        Stalled::body_half(&server, &deliveries[1]).await,
+    ];
+    let half_headers = Stalled::headers_part(&server, &deliveries[2]).await;
+    eventually("both bodies are in flight", || async {
+        health(&client, &server).await["in_flight"] == 2
+    })
+    .await;
+
+    // Eight senders share the rest; the signal comes once 40 answers are in.
+    let answered = Arc::new(AtomicUsize::new(0));
+    let senders: Vec<_> = (0..8)
+        .map(|k| {
+            let (client, deliveries, answered) =
+                (client.clone(), deliveries.clone(), answered.clone());
+            let url = server.url(PATH);
+            tokio::spawn(async move {
+                let mut results = Vec::new();
+                for d in deliveries.iter().skip(3 + k).step_by(8) {
+                    let sent = client
+                        .post(&url)
+                        .header("Content-Type", "application/json")
+                        .header("X-GitHub-Event", &d.event)
+                        .header("X-GitHub-Delivery", &d.id)
+                        .header("X-Hub-Signature-256", &d.signature)
+                        .body(d.body.clone())
+                        .send()
+                        .await;
+                    answered.fetch_add(1, Ordering::SeqCst);
+                    results.push((d.id.clone(), sent.map(|r| r.status().as_u16())));
+                }
+                results
+            })
+        })
+        .collect();
+    eventually("40 answers before the signal", || async {
+        answered.load(Ordering::SeqCst) >= 40
+    })
+    .await;
+    signal(server.child.id(), "TERM");
+    // The requests in flight finish after the signal, and are stored.
+    let mut in_flight_status = Vec::new();
+    for stalled in in_flight {
+        in_flight_status.push(stalled.finish().await);
+    }
+    assert_eq!(in_flight_status, vec![Some(202), Some(202)]);
+
+    let mut ok = Vec::new();
+    let mut refused = 0;
+    for sender in senders {
+        for (id, result) in sender.await.unwrap() {
+            match result {
+                Ok(status) => {
+                    assert!(status == 202 || status == 200, "{id}: {status}");
+                    ok.push(id);
+                }
+                Err(e) => {
+                    assert!(e.is_connect() || e.is_request(), "{id}: {e}");
+                    refused += 1;
+                }
+            }
+        }
+    }
+    // The connection that never finished its headers does not hold the shutdown up.
+    let (exited, log) = server.wait();
+    assert!(exited, "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(
+        log.contains("still open after the grace period"),
+        "the half-sent headers were waited for, then closed: {log}"
+    );
+    let answer = half_headers.status().await;
+    assert!(answer.is_none_or(|s| s / 100 != 2), "{answer:?}");
+    eprintln!(
+        "{} answered 2xx before the shutdown, {refused} refused after it",
+        ok.len()
+    );
+    assert!(refused > 0, "the signal came after the burst");
+
+    let rows = db.deliveries().await;
+    let stored: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    for id in ok
+        .iter()
+        .map(String::as_str)
+        .chain([deliveries[0].id.as_str(), deliveries[1].id.as_str()])
+    {
+        assert!(
+            stored.contains(id),
+            "{id} was answered 2xx and is not stored"
+        );
+    }
+    assert!(
+        !stored.contains(deliveries[2].id.as_str()),
+        "a delivery whose headers never arrived was stored"
+    );
+    assert!(
+        rows.iter().all(|r| r.2.is_none()),
+        "claims survived the shutdown"
+    );
 }

@@ -249,6 +249,21 @@ impl Server {
     }
 }
 
+impl Server {
+    /// `HOST:PORT` of the server.
+    pub fn addr(&self) -> &str {
+        self.base.strip_prefix("http://").unwrap_or(&self.base)
+    }
+
+    /// Waits for the exit after a signal sent with [`signal`]; returns whether it exited
+    /// successfully and its log.
+    pub fn wait(mut self) -> (bool, String) {
+        let status = self.child.wait().unwrap();
+        let log = self.stderr.take().unwrap().join().unwrap();
+        (status.success(), log)
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
