@@ -172,8 +172,12 @@ impl SyncStore for MemoryStore {
             state.revision = expected.map_or(1, |r| r + 1);
             inner.objects.insert(state.key.clone(), state);
         }
-        for d in transition.deliveries {
+        for mut d in transition.deliveries {
             let key = (d.provider.clone(), d.delivery_id.clone());
+            // A delivery's body is fixed when it is first stored.
+            if let Some(stored) = inner.deliveries.get_mut(&key) {
+                d.body = std::mem::take(&mut stored.body);
+            }
             inner.deliveries.insert(key, d);
         }
         for i in transition.write_intents {

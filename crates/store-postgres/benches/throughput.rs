@@ -13,8 +13,12 @@
 //!   audit record. Each batch uses fresh keys, so nothing is refused as already applied.
 //! - `engine`: what a worker does with a claimed batch of real GitHub `issues` deliveries
 //!   (fixtures from `fixtures/github/webhooks/issues/`, each about its own issue): claim
-//!   them with leases, then `Engine::process_batch` (normalize, load and stage every
-//!   object, two batched `commit_many` calls). Receiving them is set-up, not measured.
+//!   them with leases, then `Engine::process_batch` (one batched read of the deliveries,
+//!   of their event keys and of their objects, normalize and stage every event, one
+//!   batched `commit_many` that also finishes each delivery). Measured twice: claimed
+//!   with `claim_deliveries` (which also returns the payloads) and with
+//!   `claim_delivery_ids` (only the ids, all `process_batch` needs). Receiving them is
+//!   set-up, not measured.
 //!
 //! Criterion reports each on its own; a summary at the end times the paths interleaved,
 //! round after round, and prints events per second beside the floor's rows per second and
@@ -270,18 +274,33 @@ async fn receive_issues(setup: &Setup, n: u64) {
     }
 }
 
+/// How a worker claims: with the payloads (`claim_deliveries`), or only the ids
+/// (`claim_delivery_ids`, all `process_batch` needs).
+#[derive(Clone, Copy)]
+enum Claim {
+    Records,
+    Ids,
+}
+
 /// A worker's turn: claim up to `n` deliveries and process them as one batch. Returns
 /// the events applied.
-async fn work(setup: &Setup, n: usize) -> u64 {
-    let claimed = setup
-        .store
-        .claim_deliveries("bench", Duration::from_secs(60), n, now())
-        .await
-        .expect("claim");
-    let ids: Vec<(ProviderKind, DeliveryId)> = claimed
-        .into_iter()
-        .map(|d| (d.provider, d.delivery_id))
-        .collect();
+async fn work(setup: &Setup, n: usize, claim: Claim) -> u64 {
+    let lease = Duration::from_secs(60);
+    let ids: Vec<(ProviderKind, DeliveryId)> = match claim {
+        Claim::Records => setup
+            .store
+            .claim_deliveries("bench", lease, n, now())
+            .await
+            .expect("claim")
+            .into_iter()
+            .map(|d| (d.provider, d.delivery_id))
+            .collect(),
+        Claim::Ids => setup
+            .store
+            .claim_delivery_ids("bench", lease, n, now())
+            .await
+            .expect("claim"),
+    };
     let reports = setup
         .engine
         .process_batch(&ids, now())
@@ -297,8 +316,9 @@ async fn work(setup: &Setup, n: usize) -> u64 {
 /// Times the floor, `commit_batch` and the engine path interleaved, round after round,
 /// and prints each one's rate beside the floor's and the ratio.
 fn summary(setup: &Setup, size: u64, rounds: u32) {
-    let (mut floor, mut commit, mut engine) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
-    let mut engine_events = 0;
+    let (mut floor, mut commit) = (Duration::ZERO, Duration::ZERO);
+    let mut engine = [Duration::ZERO; 2];
+    let mut engine_events = [0; 2];
     for _ in 0..rounds {
         let start = NEXT.fetch_add(size, Ordering::Relaxed);
         let rows: Vec<_> = (start..start + size).map(delivery_row).collect();
@@ -314,20 +334,31 @@ fn summary(setup: &Setup, size: u64, rounds: u32) {
             .expect("commit");
         commit += t.elapsed();
 
-        setup.rt.block_on(receive_issues(setup, size));
-        let t = Instant::now();
-        engine_events += setup.rt.block_on(work(setup, size as usize));
-        engine += t.elapsed();
+        for (i, claim) in [Claim::Records, Claim::Ids].into_iter().enumerate() {
+            setup.rt.block_on(receive_issues(setup, size));
+            let t = Instant::now();
+            engine_events[i] += setup.rt.block_on(work(setup, size as usize, claim));
+            engine[i] += t.elapsed();
+        }
     }
     let n = (size * u64::from(rounds)) as f64;
     let floor_rate = n / floor.as_secs_f64();
     let commit_rate = n / commit.as_secs_f64();
-    let engine_rate = engine_events as f64 / engine.as_secs_f64();
+    let [records, ids] = [0, 1].map(|i| {
+        (
+            engine_events[i] as f64 / engine[i].as_secs_f64(),
+            n / engine[i].as_secs_f64(),
+        )
+    });
     println!(
-        "summary batch {size:>4}: floor {floor_rate:>8.0} rows/s | commit_batch {commit_rate:>8.0} events/s ({:.1}x the floor's time) | engine claim+process_batch {engine_rate:>8.0} events/s, {:.0} deliveries/s ({:.1}x)",
+        "summary batch {size:>4}: floor {floor_rate:>8.0} rows/s | commit_batch {commit_rate:>8.0} events/s ({:.1}x the floor's time) | engine claim_deliveries+process_batch {:>6.0} events/s, {:.0} deliveries/s ({:.1}x) | engine claim_delivery_ids+process_batch {:>6.0} events/s, {:.0} deliveries/s ({:.1}x)",
         floor_rate / commit_rate,
-        n / engine.as_secs_f64(),
-        floor_rate / engine_rate,
+        records.0,
+        records.1,
+        floor_rate / records.0,
+        ids.0,
+        ids.1,
+        floor_rate / ids.0,
     );
 }
 
@@ -397,13 +428,18 @@ fn throughput(c: &mut Criterion) {
         )
     });
     group.throughput(Throughput::Elements(100));
-    group.bench_function("engine_claim_process_batch/100", |b| {
-        b.iter_batched(
-            || setup.rt.block_on(receive_issues(&setup, 100)),
-            |()| black_box(setup.rt.block_on(work(&setup, 100))),
-            BatchSize::PerIteration,
-        )
-    });
+    for (name, claim) in [
+        ("engine_claim_process_batch/100", Claim::Records),
+        ("engine_claim_ids_process_batch/100", Claim::Ids),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || setup.rt.block_on(receive_issues(&setup, 100)),
+                |()| black_box(setup.rt.block_on(work(&setup, 100, claim))),
+                BatchSize::PerIteration,
+            )
+        });
+    }
     group.finish();
     for size in [100, 500] {
         summary(&setup, size, 10);

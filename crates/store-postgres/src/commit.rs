@@ -297,6 +297,66 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// Updates the stored deliveries among `deliveries` (each record with the body to store
+    /// it with) without sending their bodies (a delivery's body is fixed when it is first
+    /// stored, and a worker's batch would otherwise send every payload back), then inserts
+    /// the others, bodies included.
+    async fn write_deliveries(
+        &self,
+        tx: &mut PgConnection,
+        deliveries: Vec<(&DeliveryRecord, &[u8])>,
+    ) -> Result<(), PostgresError> {
+        let fail = self.fail("writing deliveries");
+        let mut c = DeliveryColumns::default();
+        for (d, _) in &deliveries {
+            c.push(d)?;
+        }
+        let row = sqlx::query(AssertSqlSafe(self.sql.update_deliveries.clone()))
+            .bind(c.provider)
+            .bind(c.delivery_id)
+            .bind(c.binding)
+            .bind(c.org)
+            .bind(c.phase)
+            .bind(c.next_attempt_at)
+            .bind(c.record)
+            .bind(&*self.channel)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        let updated: Vec<i64> = row.try_get(0).map_err(&fail)?;
+        let updated: HashSet<usize> = updated
+            .into_iter()
+            .filter_map(|n| usize::try_from(n - 1).ok())
+            .collect();
+        let mut c = DeliveryColumns::default();
+        let (mut ordering_key, mut body) = (Vec::new(), Vec::new());
+        for (i, (d, first_body)) in deliveries.into_iter().enumerate() {
+            if !updated.contains(&i) {
+                c.push(d)?;
+                ordering_key.push(self.ordering_key_of(d));
+                body.push(first_body);
+            }
+        }
+        if body.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(AssertSqlSafe(self.sql.upsert_deliveries.clone()))
+            .bind(c.provider)
+            .bind(c.delivery_id)
+            .bind(c.binding)
+            .bind(c.org)
+            .bind(c.phase)
+            .bind(c.next_attempt_at)
+            .bind(ordering_key)
+            .bind(c.record)
+            .bind(body)
+            .bind(&*self.channel)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        Ok(())
+    }
+
     /// Upserts deliveries, intents, conflicts and sync states (last write wins) and
     /// appends audit records, one statement per table.
     pub(crate) async fn write_records(
@@ -305,30 +365,18 @@ impl PostgresStore {
         committed: &[&Transition],
     ) -> Result<(), PostgresError> {
         let fail = self.fail("writing records");
-        let deliveries: BTreeMap<(&str, &str), &DeliveryRecord> = committed
-            .iter()
-            .flat_map(|t| t.deliveries.iter())
-            .map(|d| ((d.provider.as_str(), d.delivery_id.as_str()), d))
-            .collect();
+        // The last record of each delivery, with the body of its first (a delivery's body
+        // is fixed when it is first stored).
+        let mut deliveries: BTreeMap<(&str, &str), (&DeliveryRecord, &[u8])> = BTreeMap::new();
+        for d in committed.iter().flat_map(|t| t.deliveries.iter()) {
+            deliveries
+                .entry((d.provider.as_str(), d.delivery_id.as_str()))
+                .and_modify(|(last, _)| *last = d)
+                .or_insert((d, d.body.as_slice()));
+        }
         if !deliveries.is_empty() {
-            let mut c = DeliveryColumns::default();
-            for d in deliveries.values() {
-                c.push(d, self.ordering_key_of(d))?;
-            }
-            sqlx::query(AssertSqlSafe(self.sql.upsert_deliveries.clone()))
-                .bind(c.provider)
-                .bind(c.delivery_id)
-                .bind(c.binding)
-                .bind(c.org)
-                .bind(c.phase)
-                .bind(c.next_attempt_at)
-                .bind(c.ordering_key)
-                .bind(c.record)
-                .bind(c.body)
-                .bind(&*self.channel)
-                .execute(&mut *tx)
-                .await
-                .map_err(&fail)?;
+            self.write_deliveries(tx, deliveries.into_values().collect())
+                .await?;
         }
         let intents: BTreeMap<&str, &WriteIntent> = committed
             .iter()
@@ -458,22 +506,18 @@ struct DeliveryColumns {
     org: Vec<String>,
     phase: Vec<String>,
     next_attempt_at: Vec<Option<DateTime<Utc>>>,
-    ordering_key: Vec<String>,
     record: Vec<String>,
-    body: Vec<Vec<u8>>,
 }
 
 impl DeliveryColumns {
-    fn push(&mut self, d: &DeliveryRecord, ordering_key: String) -> Result<(), PostgresError> {
+    fn push(&mut self, d: &DeliveryRecord) -> Result<(), PostgresError> {
         self.provider.push(d.provider.to_string());
         self.delivery_id.push(d.delivery_id.to_string());
         self.binding.push(d.binding.to_string());
         self.org.push(d.org.to_string());
         self.phase.push(d.phase.as_str().to_owned());
         self.next_attempt_at.push(d.next_attempt_at);
-        self.ordering_key.push(ordering_key);
         self.record.push(to_json(d, "delivery")?);
-        self.body.push(d.body.clone());
         Ok(())
     }
 }

@@ -114,6 +114,37 @@ impl PostgresStore {
         limit: usize,
         now: DateTime<Utc>,
     ) -> Result<Vec<DeliveryRecord>, Error> {
+        self.claim(worker, lease, limit, now, true).await
+    }
+
+    /// Claims like [`claim_deliveries`](Self::claim_deliveries) and returns only the
+    /// claimed deliveries' provider and id, in arrival order, without sending their
+    /// payloads: what a worker that hands the ids to
+    /// [`Engine::process_batch`](kradle_sync_core::Engine::process_batch) (which reads the
+    /// deliveries itself) needs.
+    pub async fn claim_delivery_ids(
+        &self,
+        worker: &str,
+        lease: Duration,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(ProviderKind, DeliveryId)>, Error> {
+        let claimed = self.claim(worker, lease, limit, now, false).await?;
+        Ok(claimed
+            .into_iter()
+            .map(|d| (d.provider, d.delivery_id))
+            .collect())
+    }
+
+    /// Claims, with or without the deliveries' bodies.
+    async fn claim(
+        &self,
+        worker: &str,
+        lease: Duration,
+        limit: usize,
+        now: DateTime<Utc>,
+        bodies: bool,
+    ) -> Result<Vec<DeliveryRecord>, Error> {
         let mut claimed = Vec::new();
         // A round that dead-letters poisoned deliveries frees their keys: claim again for
         // the places they took, so a poison message never makes a claim come back empty
@@ -123,7 +154,8 @@ impl PostgresStore {
             if wanted == 0 {
                 break;
             }
-            let (mut round, poisoned) = self.claim_round(worker, lease, wanted, now).await?;
+            let (mut round, poisoned) =
+                self.claim_round(worker, lease, wanted, now, bodies).await?;
             claimed.append(&mut round);
             if poisoned == 0 {
                 break;
@@ -142,6 +174,7 @@ impl PostgresStore {
         lease: Duration,
         limit: usize,
         now: DateTime<Utc>,
+        bodies: bool,
     ) -> Result<(Vec<(i64, DeliveryRecord)>, usize), Error> {
         let fail = self.fail("claiming deliveries");
         let limit = i64::try_from(limit).unwrap_or(i64::MAX / CANDIDATES_PER_CLAIM);
@@ -166,7 +199,12 @@ impl PostgresStore {
             .into_iter()
             .take(usize::try_from(limit).unwrap_or(usize::MAX))
             .collect();
-        let rows = sqlx::query(AssertSqlSafe(self.sql.claim.clone()))
+        let claim = if bodies {
+            &self.sql.claim
+        } else {
+            &self.sql.claim_ids
+        };
+        let rows = sqlx::query(AssertSqlSafe(claim.clone()))
             .bind(keys)
             .bind(now)
             .bind(worker)

@@ -63,6 +63,7 @@ pub(crate) struct Sql {
     pub lock_objects: Arc<str>,
     pub insert_objects: Arc<str>,
     pub update_objects: Arc<str>,
+    pub update_deliveries: Arc<str>,
     pub upsert_deliveries: Arc<str>,
     pub upsert_intents: Arc<str>,
     pub upsert_conflicts: Arc<str>,
@@ -70,12 +71,41 @@ pub(crate) struct Sql {
     pub insert_audit: Arc<str>,
     pub claim_keys: Arc<str>,
     pub claim: Arc<str>,
+    pub claim_ids: Arc<str>,
     pub release: Arc<str>,
     pub release_all: Arc<str>,
     pub renew: Arc<str>,
 }
 
 const PENDING: &str = "phase IN ('queued', 'failed')";
+
+// Runs after the key locks are held, in a fresh snapshot: every claim of these keys that
+// committed before is visible, so the live-lease check is exact. `{body}` is the body
+// column, or an empty one.
+const CLAIM: &str = "WITH pick AS (
+                    SELECT d.provider, d.delivery_id
+                    FROM {s}.deliveries d
+                    WHERE (d.provider, d.delivery_id) IN (
+                            SELECT DISTINCT ON (c.ordering_key) c.provider, c.delivery_id
+                            FROM {s}.deliveries c
+                            WHERE c.ordering_key = ANY($1::text[]) AND c.{pending}
+                              AND (c.next_attempt_at IS NULL OR c.next_attempt_at <= $2)
+                              AND (c.lease_until IS NULL OR c.lease_until <= $2)
+                            ORDER BY c.ordering_key, c.seq)
+                      AND d.{pending}
+                      AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= $2)
+                      AND (d.lease_until IS NULL OR d.lease_until <= $2)
+                      AND NOT EXISTS (
+                          SELECT 1 FROM {s}.deliveries f
+                          WHERE f.ordering_key = d.ordering_key AND f.{pending}
+                            AND f.lease_until > $2)
+                    FOR UPDATE OF d SKIP LOCKED
+                )
+                UPDATE {s}.deliveries d
+                SET lease_owner = $3, lease_until = $4, claims = d.claims + 1
+                FROM pick
+                WHERE d.provider = pick.provider AND d.delivery_id = pick.delivery_id
+                RETURNING d.seq, d.record::text, {body}, d.claims";
 
 impl Sql {
     pub(crate) fn new(schema: &str) -> Self {
@@ -197,6 +227,22 @@ impl Sql {
                      AS u(provider, binding, kind, native_id, org, revision, state, expected)
                  WHERE o.provider = u.provider AND o.binding = u.binding AND o.kind = u.kind
                    AND o.native_id = u.native_id AND o.revision = u.expected"),
+            // Updates stored deliveries, keeping their bodies (fixed when first stored),
+            // so a commit does not send them; returns the ordinals it updated.
+            update_deliveries: r("WITH up AS (
+                    UPDATE {s}.deliveries d SET
+                        binding = u.binding, org = u.org, phase = u.phase,
+                        next_attempt_at = u.next_attempt_at, record = u.record::json,
+                        lease_owner = NULL, lease_until = NULL, claims = 0
+                    FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                $6::timestamptz[], $7::text[])
+                        WITH ORDINALITY AS u(provider, delivery_id, binding, org, phase,
+                                             next_attempt_at, record, n)
+                    WHERE d.provider = u.provider AND d.delivery_id = u.delivery_id
+                    RETURNING u.n
+                )
+                SELECT coalesce((SELECT array_agg(n) FROM up), '{}'::bigint[]),
+                    (SELECT count(*) FROM (SELECT pg_notify($8, '') FROM up LIMIT 1) AS notified)"),
             upsert_deliveries: r("WITH up AS (
                     INSERT INTO {s}.deliveries
                         (provider, delivery_id, binding, org, phase, next_attempt_at,
@@ -210,7 +256,7 @@ impl Sql {
                     ON CONFLICT (provider, delivery_id) DO UPDATE SET
                         binding = EXCLUDED.binding, org = EXCLUDED.org, phase = EXCLUDED.phase,
                         next_attempt_at = EXCLUDED.next_attempt_at, record = EXCLUDED.record,
-                        body = EXCLUDED.body, lease_owner = NULL, lease_until = NULL,
+                        lease_owner = NULL, lease_until = NULL,
                         claims = 0
                     RETURNING 1
                 )
@@ -266,32 +312,9 @@ impl Sql {
                     LIMIT $2
                 ) c
                 WHERE pg_try_advisory_xact_lock($3, hashtext(c.ordering_key))"),
-            // Runs after the key locks are held, in a fresh snapshot: every claim of these
-            // keys that committed before is visible, so the live-lease check is exact.
-            claim: r("WITH pick AS (
-                    SELECT d.provider, d.delivery_id
-                    FROM {s}.deliveries d
-                    WHERE (d.provider, d.delivery_id) IN (
-                            SELECT DISTINCT ON (c.ordering_key) c.provider, c.delivery_id
-                            FROM {s}.deliveries c
-                            WHERE c.ordering_key = ANY($1::text[]) AND c.{pending}
-                              AND (c.next_attempt_at IS NULL OR c.next_attempt_at <= $2)
-                              AND (c.lease_until IS NULL OR c.lease_until <= $2)
-                            ORDER BY c.ordering_key, c.seq)
-                      AND d.{pending}
-                      AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= $2)
-                      AND (d.lease_until IS NULL OR d.lease_until <= $2)
-                      AND NOT EXISTS (
-                          SELECT 1 FROM {s}.deliveries f
-                          WHERE f.ordering_key = d.ordering_key AND f.{pending}
-                            AND f.lease_until > $2)
-                    FOR UPDATE OF d SKIP LOCKED
-                )
-                UPDATE {s}.deliveries d
-                SET lease_owner = $3, lease_until = $4, claims = d.claims + 1
-                FROM pick
-                WHERE d.provider = pick.provider AND d.delivery_id = pick.delivery_id
-                RETURNING d.seq, d.record::text, d.body, d.claims"),
+            claim: r(&CLAIM.replace("{body}", "d.body")),
+            // The same claim without the payloads, for workers that process by id.
+            claim_ids: r(&CLAIM.replace("{body}", "''::bytea")),
             release: r("WITH rel AS (
                     UPDATE {s}.deliveries d SET lease_owner = NULL, lease_until = NULL,
                         claims = GREATEST(d.claims - 1, 0)

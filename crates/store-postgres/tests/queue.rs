@@ -469,3 +469,42 @@ async fn a_crashed_workers_delivery_is_finished_by_another_exactly_once() {
     );
     db.drop_schemas().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claiming_ids_takes_the_same_leases_without_the_payloads() {
+    let Some(db) = TestDb::connect("q_ids").await else {
+        return;
+    };
+    let store = db.store().await.with_max_claims(1);
+    enqueue(&store, "d", 6, |i| format!("key-{i}")).await;
+    let a = store.claim_delivery_ids("a", LEASE, 4, t0()).await.unwrap();
+    let names: Vec<&str> = a.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(names, ["d-000", "d-001", "d-002", "d-003"], "oldest first");
+    assert!(a.iter().all(|(p, _)| p.as_str() == "github"));
+    let b = store.claim_deliveries("b", LEASE, 4, t0()).await.unwrap();
+    assert_eq!(ids(&b), ["d-004", "d-005"], "the ids' leases hold");
+    assert!(
+        store
+            .claim_delivery_ids("c", LEASE, 4, t0())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Past the lease, a second claim of a delivery nobody finished dead-letters it
+    // (max claims 1); the dead letter keeps the payload the ids claim never read.
+    let again = store
+        .claim_delivery_ids("c", LEASE, 10, later(LEASE.as_secs() as i64 + 1))
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "{again:?}");
+    let dead = store
+        .list_deliveries(&Filter::all(), Some(DeliveryPhase::DeadLettered))
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 6);
+    for d in dead {
+        assert_eq!(d.body, delivery(d.delivery_id.as_str(), "acme/app").body);
+    }
+    db.drop_schemas().await;
+}

@@ -145,7 +145,9 @@ pub struct Transition {
     /// Event keys applied by this step. If any is already recorded the whole transition is
     /// refused with [`CommitOutcome::AlreadyApplied`].
     pub events: Vec<EventKey>,
-    /// Delivery records to update.
+    /// Delivery records to update (or store). A delivery's body is fixed when it is
+    /// first stored: updating a stored delivery keeps its body, whatever the record
+    /// carries, so stores need not send or rewrite payloads on every phase change.
     pub deliveries: Vec<DeliveryRecord>,
     /// Write intents to insert or update.
     pub write_intents: Vec<WriteIntent>,

@@ -361,12 +361,19 @@ impl Engine {
         Ok(report)
     }
 
-    /// Processes several stored deliveries (a worker's claimed batch) with batched
-    /// commits: every event's transition is staged against the store and the batch, then
-    /// all are committed with one [`SyncStore::commit_many`](crate::SyncStore::commit_many),
-    /// and the deliveries' final records with another. A delivery whose staged transitions
-    /// did not all commit (another worker changed one of its objects meanwhile) is
-    /// processed again on its own, where applied events are skipped by their keys.
+    /// Processes several stored deliveries (a worker's claimed batch) with batched reads
+    /// and commits, with the outcome [`process`](Self::process) would give each one by
+    /// one. The deliveries, their events' keys and their objects are read with one call
+    /// each ([`SyncStore::get_deliveries`](crate::SyncStore::get_deliveries),
+    /// [`events_applied`](crate::SyncStore::events_applied),
+    /// [`load_objects`](crate::SyncStore::load_objects)); every event's transition is
+    /// staged against those reads and the batch, then all are committed with one
+    /// [`SyncStore::commit_many`](crate::SyncStore::commit_many). A delivery with a single
+    /// transition (most are: one event) finishes in it, its final record and audit
+    /// committed atomically with its event; the others' final records follow in a second
+    /// `commit_many`. A delivery whose staged transitions did not all commit (another
+    /// worker changed one of its objects meanwhile) is processed again on its own, where
+    /// its objects are read afresh and applied events are skipped by their keys.
     pub async fn process_batch(
         &self,
         deliveries: &[(ProviderKind, DeliveryId)],
@@ -378,6 +385,9 @@ impl Engine {
             note: Option<String>,
             staged: Vec<(usize, EventOutcome)>,
             failure: Option<Error>,
+            /// The report when the delivery's final record rides in the transition of
+            /// its only event (and that transition commits).
+            attached: Option<ProcessReport>,
         }
         let mut reports: Vec<Option<ProcessReport>> = vec![None; deliveries.len()];
         let mut finals: Vec<(usize, Transition)> = Vec::new();
@@ -427,6 +437,7 @@ impl Engine {
                         note,
                         staged: Vec::new(),
                         failure: None,
+                        attached: None,
                     };
                     for event in events {
                         if matches!(event.change, Change::Condition { .. }) {
@@ -453,6 +464,24 @@ impl Engine {
                             }
                         }
                     }
+                    // A delivery whose events staged one transition finishes in it: its
+                    // record and audit commit with its event, atomically, or not at all
+                    // (then it is finished below, or processed again, as the outcome says).
+                    let mut only = p.staged.iter().filter(|(i, _)| *i != usize::MAX);
+                    if let (Some(&(i, _)), None, None) = (only.next(), only.next(), &p.failure)
+                        && let Some(t) = transitions.get_mut(i)
+                    {
+                        let mut report = p.report.clone();
+                        tally(&mut report, &p.staged, |_| true);
+                        let input = DeliveryInput::Processed {
+                            events: report.events,
+                            note: p.note.clone(),
+                        };
+                        let (fin, report) = self.finish(p.record.clone(), report, input, now)?;
+                        t.deliveries.extend(fin.deliveries);
+                        t.audit.extend(fin.audit);
+                        p.attached = Some(report);
+                    }
                     pending.push((n, p));
                 }
             }
@@ -460,6 +489,14 @@ impl Engine {
         let outcomes = self.store.commit_many(transitions).await?;
         let mut retry: Vec<usize> = Vec::new();
         for (n, mut p) in pending {
+            if let Some(report) = p.attached.take()
+                && p.staged.iter().all(|(i, _)| {
+                    *i == usize::MAX || outcomes.get(*i) == Some(&CommitOutcome::Committed)
+                })
+            {
+                reports[n] = Some(report);
+                continue;
+            }
             let all_committed = p.staged.iter().all(|(i, _)| {
                 *i == usize::MAX
                     || matches!(
@@ -471,15 +508,9 @@ impl Engine {
                 retry.push(n);
                 continue;
             }
-            for (i, outcome) in &p.staged {
-                let committed =
-                    *i == usize::MAX || outcomes.get(*i) == Some(&CommitOutcome::Committed);
-                match outcome {
-                    EventOutcome::Applied if committed => p.report.applied += 1,
-                    EventOutcome::Stale if committed => p.report.stale += 1,
-                    _ => {}
-                }
-            }
+            tally(&mut p.report, &p.staged, |i| {
+                outcomes.get(i) == Some(&CommitOutcome::Committed)
+            });
             let input = match p.failure.take() {
                 None => DeliveryInput::Processed {
                     events: p.report.events,
@@ -594,6 +625,25 @@ impl Engine {
             })
             .await?;
         self.process(provider, id, now).await
+    }
+}
+
+/// Counts a delivery's applied and stale events into its report: those applied at once
+/// (index `usize::MAX`) and those whose transition (by index) `committed`.
+fn tally(
+    report: &mut ProcessReport,
+    staged: &[(usize, EventOutcome)],
+    committed: impl Fn(usize) -> bool,
+) {
+    for (i, outcome) in staged {
+        if *i != usize::MAX && !committed(*i) {
+            continue;
+        }
+        match outcome {
+            EventOutcome::Applied => report.applied += 1,
+            EventOutcome::Stale => report.stale += 1,
+            _ => {}
+        }
     }
 }
 

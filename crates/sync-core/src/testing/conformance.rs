@@ -172,13 +172,44 @@ async fn deliveries_are_idempotent(store: &dyn SyncStore) {
     processed.phase = DeliveryPhase::DeadLettered;
     processed.last_error = Some("malformed".into());
     processed.attempts = 1;
+    let mut other_body = processed.clone();
+    other_body.body = b"{\"replaced\":true}".to_vec();
     let t = Transition {
-        deliveries: vec![processed.clone()],
+        deliveries: vec![other_body],
         ..Transition::default()
     };
     assert_eq!(
         store.commit(t).await.expect("commit"),
         CommitOutcome::Committed
+    );
+    assert_eq!(
+        store
+            .get_delivery(&ProviderKind::new("github"), &DeliveryId::new("d-1"))
+            .await
+            .expect("get"),
+        Some(processed.clone()),
+        "an update changes a stored delivery's record and keeps the body it was stored with"
+    );
+    let mut unstored = delivery("d-committed", "acme/app");
+    unstored.phase = DeliveryPhase::Processed;
+    let t = Transition {
+        deliveries: vec![unstored.clone()],
+        ..Transition::default()
+    };
+    assert_eq!(
+        store.commit(t).await.expect("commit"),
+        CommitOutcome::Committed
+    );
+    assert_eq!(
+        store
+            .get_delivery(
+                &ProviderKind::new("github"),
+                &DeliveryId::new("d-committed")
+            )
+            .await
+            .expect("get"),
+        Some(unstored.clone()),
+        "a commit stores a delivery not stored before, body included"
     );
     let dead = store
         .list_deliveries(&Filter::all(), Some(DeliveryPhase::DeadLettered))
@@ -201,6 +232,7 @@ async fn deliveries_are_idempotent(store: &dyn SyncStore) {
         ids,
         vec![
             ("github".into(), "d-1".into()),
+            ("github".into(), "d-committed".into()),
             ("gitlab".into(), "d-1".into())
         ],
         "deliveries sort by (provider, id)"
