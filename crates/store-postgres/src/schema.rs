@@ -80,25 +80,26 @@ pub(crate) struct Sql {
 const PENDING: &str = "phase IN ('queued', 'failed')";
 
 // Runs after the key locks are held, in a fresh snapshot: every claim of these keys that
-// committed before is visible, so the live-lease check is exact. `{body}` is the body
-// column, or an empty one.
-const CLAIM: &str = "WITH pick AS (
+// committed before is visible, so the live-lease check is exact. Per key, one pass over
+// its pending deliveries finds the oldest claimable one and whether any is under a live
+// lease. `{body}` is the body column, or an empty one.
+const CLAIM: &str = "WITH k AS (
+                    SELECT c.ordering_key,
+                        min(c.seq) FILTER (WHERE
+                            (c.next_attempt_at IS NULL OR c.next_attempt_at <= $2)
+                            AND (c.lease_until IS NULL OR c.lease_until <= $2)) AS head,
+                        bool_or(c.lease_until > $2) AS leased
+                    FROM {s}.deliveries c
+                    WHERE c.ordering_key = ANY($1::text[]) AND c.{pending}
+                    GROUP BY c.ordering_key
+                ), pick AS (
                     SELECT d.provider, d.delivery_id
                     FROM {s}.deliveries d
-                    WHERE (d.provider, d.delivery_id) IN (
-                            SELECT DISTINCT ON (c.ordering_key) c.provider, c.delivery_id
-                            FROM {s}.deliveries c
-                            WHERE c.ordering_key = ANY($1::text[]) AND c.{pending}
-                              AND (c.next_attempt_at IS NULL OR c.next_attempt_at <= $2)
-                              AND (c.lease_until IS NULL OR c.lease_until <= $2)
-                            ORDER BY c.ordering_key, c.seq)
+                    JOIN k ON d.ordering_key = k.ordering_key AND d.seq = k.head
+                    WHERE k.leased IS NOT TRUE
                       AND d.{pending}
                       AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= $2)
                       AND (d.lease_until IS NULL OR d.lease_until <= $2)
-                      AND NOT EXISTS (
-                          SELECT 1 FROM {s}.deliveries f
-                          WHERE f.ordering_key = d.ordering_key AND f.{pending}
-                            AND f.lease_until > $2)
                     FOR UPDATE OF d SKIP LOCKED
                 )
                 UPDATE {s}.deliveries d
@@ -296,19 +297,22 @@ impl Sql {
                  ORDER BY n"),
             // Candidate ordering keys: the oldest claimable delivery per key, keys with a
             // live lease left out; each kept only if this transaction gets its advisory
-            // lock (a concurrent claimer holding it skips the key).
+            // lock (a concurrent claimer holding it skips the key). One pass over the
+            // pending deliveries, grouped by key: the cost grows with the backlog, never
+            // with its square, whatever plan the statistics suggest.
             claim_keys: r("SELECT c.ordering_key FROM (
-                    SELECT d.ordering_key, min(d.seq) AS head
-                    FROM {s}.deliveries d
-                    WHERE d.{pending}
-                      AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= $1)
-                      AND (d.lease_until IS NULL OR d.lease_until <= $1)
-                      AND NOT EXISTS (
-                          SELECT 1 FROM {s}.deliveries f
-                          WHERE f.ordering_key = d.ordering_key AND f.{pending}
-                            AND f.lease_until > $1)
-                    GROUP BY d.ordering_key
-                    ORDER BY head
+                    SELECT k.ordering_key FROM (
+                        SELECT d.ordering_key,
+                            min(d.seq) FILTER (WHERE
+                                (d.next_attempt_at IS NULL OR d.next_attempt_at <= $1)
+                                AND (d.lease_until IS NULL OR d.lease_until <= $1)) AS head,
+                            bool_or(d.lease_until > $1) AS leased
+                        FROM {s}.deliveries d
+                        WHERE d.{pending}
+                        GROUP BY d.ordering_key
+                    ) k
+                    WHERE k.head IS NOT NULL AND k.leased IS NOT TRUE
+                    ORDER BY k.head
                     LIMIT $2
                 ) c
                 WHERE pg_try_advisory_xact_lock($3, hashtext(c.ordering_key))"),
