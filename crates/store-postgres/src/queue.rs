@@ -85,6 +85,20 @@ fn dead_letter(
     }
 }
 
+/// How many more claim rounds a claim runs when keys it locked turn out to be taken.
+const MAX_RETRIES: u32 = 2;
+
+/// What one claim round did.
+#[derive(Default)]
+struct Round {
+    /// Claimed deliveries with their arrival sequence.
+    claimed: Vec<(i64, DeliveryRecord)>,
+    /// Deliveries dead-lettered instead.
+    poisoned: usize,
+    /// Keys locked whose delivery another claim had taken meanwhile.
+    taken: usize,
+}
+
 fn lease_end(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
     chrono::Duration::from_std(lease)
         .ok()
@@ -146,19 +160,23 @@ impl PostgresStore {
         bodies: bool,
     ) -> Result<Vec<DeliveryRecord>, Error> {
         let mut claimed = Vec::new();
+        let mut retries = 0;
         // A round that dead-letters poisoned deliveries frees their keys: claim again for
         // the places they took, so a poison message never makes a claim come back empty
-        // while other work waits.
+        // while other work waits. A round whose keys a concurrent claim took just before
+        // (its candidates were read before that claim committed) tries again, a few times.
         loop {
             let wanted = limit.saturating_sub(claimed.len());
             if wanted == 0 {
                 break;
             }
-            let (mut round, poisoned) =
-                self.claim_round(worker, lease, wanted, now, bodies).await?;
-            claimed.append(&mut round);
-            if poisoned == 0 {
+            let round = self.claim_round(worker, lease, wanted, now, bodies).await?;
+            claimed.extend(round.claimed);
+            if round.poisoned == 0 && (round.taken == 0 || retries == MAX_RETRIES) {
                 break;
+            }
+            if round.poisoned == 0 {
+                retries += 1;
             }
         }
         claimed.sort_by_key(|(seq, _)| *seq);
@@ -166,8 +184,7 @@ impl PostgresStore {
         Ok(claimed.into_iter().map(|(_, d)| d).collect())
     }
 
-    /// One claim transaction: returns the claimed deliveries with their arrival sequence,
-    /// and how many were dead-lettered instead.
+    /// One claim transaction.
     async fn claim_round(
         &self,
         worker: &str,
@@ -175,7 +192,7 @@ impl PostgresStore {
         limit: usize,
         now: DateTime<Utc>,
         bodies: bool,
-    ) -> Result<(Vec<(i64, DeliveryRecord)>, usize), Error> {
+    ) -> Result<Round, Error> {
         let fail = self.fail("claiming deliveries");
         let limit = i64::try_from(limit).unwrap_or(i64::MAX / CANDIDATES_PER_CLAIM);
         let mut tx = self
@@ -187,18 +204,16 @@ impl PostgresStore {
             .bind(now)
             .bind(limit.saturating_mul(CANDIDATES_PER_CLAIM))
             .bind(self.lock_namespace)
+            .bind(limit)
             .fetch_all(&mut *tx)
             .await
             .and_then(|rows| rows.iter().map(|r| r.try_get(0)).collect())
             .map_err(&fail)?;
         if keys.is_empty() {
             tx.rollback().await.map_err(&fail)?;
-            return Ok((Vec::new(), 0));
+            return Ok(Round::default());
         }
-        let keys: Vec<String> = keys
-            .into_iter()
-            .take(usize::try_from(limit).unwrap_or(usize::MAX))
-            .collect();
+        let locked = keys.len();
         let claim = if bodies {
             &self.sql.claim
         } else {
@@ -237,7 +252,11 @@ impl PostgresStore {
             self.write_records(&mut tx, &refs).await?;
         }
         tx.commit().await.map_err(&fail)?;
-        Ok((claimed, poisoned.len()))
+        Ok(Round {
+            taken: locked.saturating_sub(rows.len()),
+            claimed,
+            poisoned: poisoned.len(),
+        })
     }
 
     /// Gives back `worker`'s claims on these deliveries without processing them (a

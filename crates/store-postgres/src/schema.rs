@@ -297,9 +297,10 @@ impl Sql {
                  ORDER BY n"),
             // Candidate ordering keys: the oldest claimable delivery per key, keys with a
             // live lease left out; each kept only if this transaction gets its advisory
-            // lock (a concurrent claimer holding it skips the key). One pass over the
-            // pending deliveries, grouped by key: the cost grows with the backlog, never
-            // with its square, whatever plan the statistics suggest.
+            // lock (a concurrent claimer holding it skips the key), and no more locked
+            // than are wanted ($4), so a concurrent claimer finds the next ones free. One
+            // pass over the pending deliveries, grouped by key: the cost grows with the
+            // backlog, never with its square, whatever plan the statistics suggest.
             claim_keys: r("SELECT c.ordering_key FROM (
                     SELECT k.ordering_key FROM (
                         SELECT d.ordering_key,
@@ -315,7 +316,8 @@ impl Sql {
                     ORDER BY k.head
                     LIMIT $2
                 ) c
-                WHERE pg_try_advisory_xact_lock($3, hashtext(c.ordering_key))"),
+                WHERE pg_try_advisory_xact_lock($3, hashtext(c.ordering_key))
+                LIMIT $4"),
             claim: r(&CLAIM.replace("{body}", "d.body")),
             // The same claim without the payloads, for workers that process by id.
             claim_ids: r(&CLAIM.replace("{body}", "''::bytea")),

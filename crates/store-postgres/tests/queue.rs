@@ -508,3 +508,51 @@ async fn claiming_ids_takes_the_same_leases_without_the_payloads() {
     }
     db.drop_schemas().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_claims_each_get_a_full_batch() {
+    let Some(db) = TestDb::connect("q_full").await else {
+        return;
+    };
+    let store = db.store().await;
+    for round in 0..10 {
+        enqueue(&store, &format!("r{round}"), 40, |i| {
+            format!("key-{round}-{i}")
+        })
+        .await;
+        let (a, b) = futures::join!(
+            store.claim_deliveries("a", LEASE, 10, t0()),
+            store.claim_delivery_ids("b", LEASE, 10, t0())
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!((a.len(), b.len()), (10, 10), "round {round}");
+        let b: HashSet<String> = b.into_iter().map(|(_, id)| id.to_string()).collect();
+        assert!(a.iter().all(|d| !b.contains(d.delivery_id.as_str())));
+        for d in a {
+            complete(&store, d, DeliveryPhase::Processed).await;
+        }
+        let all = store.list_deliveries(&Filter::all(), None).await.unwrap();
+        for d in all
+            .into_iter()
+            .filter(|d| b.contains(d.delivery_id.as_str()))
+        {
+            complete(&store, d, DeliveryPhase::Processed).await;
+        }
+        assert_eq!(
+            store
+                .claim_delivery_ids("c", LEASE, 100, t0())
+                .await
+                .unwrap()
+                .len(),
+            20
+        );
+        let rest = store
+            .list_deliveries(&Filter::all(), Some(DeliveryPhase::Queued))
+            .await
+            .unwrap();
+        for d in rest {
+            complete(&store, d, DeliveryPhase::Processed).await;
+        }
+    }
+    db.drop_schemas().await;
+}
