@@ -36,11 +36,18 @@ impl Migration {
 }
 
 /// The migrations embedded in this build, in version order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "initial tables",
-    sql: include_str!("../migrations/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "initial tables",
+        sql: include_str!("../migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "claim indexes",
+        sql: include_str!("../migrations/0002_claim_indexes.sql"),
+    },
+];
 
 /// Applies the embedded migrations to `schema` (creating it if needed) and returns the
 /// versions applied now (empty when the schema was up to date).

@@ -35,6 +35,13 @@ use crate::error::classify;
 /// concurrent claimer holds.
 const CANDIDATES_PER_CLAIM: i64 = 2;
 
+/// Pending deliveries a claim reads, oldest first, per candidate key it looks for, before
+/// it looks at every key instead (at least [`MIN_WINDOW`]).
+const WINDOW_PER_CANDIDATE: i64 = 4;
+
+/// The fewest pending deliveries a claim reads before it looks at every key.
+const MIN_WINDOW: i64 = 256;
+
 /// How many times a delivery may be claimed without an outcome being recorded before it
 /// is dead-lettered (see [`PostgresStore::with_max_claims`]).
 pub const DEFAULT_MAX_CLAIMS: u32 = 5;
@@ -200,15 +207,34 @@ impl PostgresStore {
             .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
             .await
             .map_err(&fail)?;
-        let keys: Vec<String> = sqlx::query(AssertSqlSafe(self.sql.claim_keys.clone()))
-            .bind(now)
-            .bind(limit.saturating_mul(CANDIDATES_PER_CLAIM))
-            .bind(self.lock_namespace)
-            .bind(limit)
-            .fetch_all(&mut *tx)
-            .await
-            .and_then(|rows| rows.iter().map(|r| r.try_get(0)).collect())
-            .map_err(&fail)?;
+        let candidates = limit.saturating_mul(CANDIDATES_PER_CLAIM);
+        let window = candidates
+            .saturating_mul(WINDOW_PER_CANDIDATE)
+            .max(MIN_WINDOW);
+        let (read, mut keys): (i64, Vec<String>) =
+            sqlx::query(AssertSqlSafe(self.sql.claim_keys.clone()))
+                .bind(now)
+                .bind(candidates)
+                .bind(self.lock_namespace)
+                .bind(limit)
+                .bind(window)
+                .fetch_one(&mut *tx)
+                .await
+                .and_then(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                .map_err(&fail)?;
+        if read == window && i64::try_from(keys.len()).unwrap_or(i64::MAX) < limit {
+            // The oldest deliveries belong to few keys: look at every key. The keys locked
+            // already are locked again (a no-op) and come out first again.
+            keys = sqlx::query(AssertSqlSafe(self.sql.claim_keys_all.clone()))
+                .bind(now)
+                .bind(candidates)
+                .bind(self.lock_namespace)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await
+                .and_then(|rows| rows.iter().map(|r| r.try_get(0)).collect())
+                .map_err(&fail)?;
+        }
         if keys.is_empty() {
             tx.rollback().await.map_err(&fail)?;
             return Ok(Round::default());

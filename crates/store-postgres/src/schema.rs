@@ -70,6 +70,7 @@ pub(crate) struct Sql {
     pub upsert_states: Arc<str>,
     pub insert_audit: Arc<str>,
     pub claim_keys: Arc<str>,
+    pub claim_keys_all: Arc<str>,
     pub claim: Arc<str>,
     pub claim_ids: Arc<str>,
     pub release: Arc<str>,
@@ -80,23 +81,25 @@ pub(crate) struct Sql {
 const PENDING: &str = "phase IN ('queued', 'failed')";
 
 // Runs after the key locks are held, in a fresh snapshot: every claim of these keys that
-// committed before is visible, so the live-lease check is exact. Per key, one pass over
-// its pending deliveries finds the oldest claimable one and whether any is under a live
-// lease. `{body}` is the body column, or an empty one.
-const CLAIM: &str = "WITH k AS (
-                    SELECT c.ordering_key,
-                        min(c.seq) FILTER (WHERE
-                            (c.next_attempt_at IS NULL OR c.next_attempt_at <= $2)
-                            AND (c.lease_until IS NULL OR c.lease_until <= $2)) AS head,
-                        bool_or(c.lease_until > $2) AS leased
-                    FROM {s}.deliveries c
-                    WHERE c.ordering_key = ANY($1::text[]) AND c.{pending}
-                    GROUP BY c.ordering_key
-                ), pick AS (
+// committed before is visible, so the live-lease check is exact. Per key: its oldest
+// claimable delivery and whether any is under a live lease, each an index probe. `{body}`
+// is the body column, or an empty one.
+const CLAIM: &str = "WITH pick AS (
                     SELECT d.provider, d.delivery_id
-                    FROM {s}.deliveries d
-                    JOIN k ON d.ordering_key = k.ordering_key AND d.seq = k.head
-                    WHERE k.leased IS NOT TRUE
+                    FROM UNNEST($1::text[]) AS k(ordering_key)
+                    CROSS JOIN LATERAL (
+                        SELECT c.provider, c.delivery_id FROM {s}.deliveries c
+                        WHERE c.ordering_key = k.ordering_key AND c.{pending}
+                          AND (c.next_attempt_at IS NULL OR c.next_attempt_at <= $2)
+                          AND (c.lease_until IS NULL OR c.lease_until <= $2)
+                        ORDER BY c.seq LIMIT 1
+                    ) h
+                    JOIN {s}.deliveries d
+                        ON d.provider = h.provider AND d.delivery_id = h.delivery_id
+                    WHERE NOT EXISTS (
+                            SELECT 1 FROM {s}.deliveries f
+                            WHERE f.ordering_key = k.ordering_key AND f.{pending}
+                              AND f.lease_until IS NOT NULL AND f.lease_until > $2)
                       AND d.{pending}
                       AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= $2)
                       AND (d.lease_until IS NULL OR d.lease_until <= $2)
@@ -295,25 +298,63 @@ impl Sql {
                  FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[])
                      WITH ORDINALITY AS u(org, provider, binding, record, n)
                  ORDER BY n"),
-            // Candidate ordering keys: the oldest claimable delivery per key, keys with a
-            // live lease left out; each kept only if this transaction gets its advisory
-            // lock (a concurrent claimer holding it skips the key), and no more locked
-            // than are wanted ($4), so a concurrent claimer finds the next ones free. One
-            // pass over the pending deliveries, grouped by key: the cost grows with the
-            // backlog, never with its square, whatever plan the statistics suggest.
-            claim_keys: r("SELECT c.ordering_key FROM (
-                    SELECT k.ordering_key FROM (
-                        SELECT d.ordering_key,
-                            min(d.seq) FILTER (WHERE
-                                (d.next_attempt_at IS NULL OR d.next_attempt_at <= $1)
-                                AND (d.lease_until IS NULL OR d.lease_until <= $1)) AS head,
-                            bool_or(d.lease_until > $1) AS leased
-                        FROM {s}.deliveries d
-                        WHERE d.{pending}
-                        GROUP BY d.ordering_key
-                    ) k
-                    WHERE k.head IS NOT NULL AND k.leased IS NOT TRUE
-                    ORDER BY k.head
+            // Candidate ordering keys, oldest head first: the pending deliveries are read
+            // oldest first ($5 of them at most), grouped by key, and keys with a live lease
+            // left out; each kept only if this transaction gets its advisory lock (a
+            // concurrent claimer holding it skips the key), and no more locked than are
+            // wanted ($4), so a concurrent claimer finds the next ones free. Also returns
+            // how many deliveries were read: when that is all $5 and too few keys came
+            // out, `claim_keys_all` looks further.
+            claim_keys: r("WITH w AS (
+                    SELECT d.ordering_key, d.seq FROM {s}.deliveries d
+                    WHERE d.{pending}
+                      AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= $1)
+                      AND (d.lease_until IS NULL OR d.lease_until <= $1)
+                    ORDER BY d.seq
+                    LIMIT $5
+                )
+                SELECT (SELECT count(*) FROM w), ARRAY(
+                    SELECT c.ordering_key FROM (
+                        SELECT k.ordering_key FROM (
+                            SELECT w.ordering_key, min(w.seq) AS head FROM w
+                            GROUP BY w.ordering_key
+                        ) k
+                        WHERE NOT EXISTS (
+                            SELECT 1 FROM {s}.deliveries f
+                            WHERE f.ordering_key = k.ordering_key AND f.{pending}
+                              AND f.lease_until IS NOT NULL AND f.lease_until > $1)
+                        ORDER BY k.head
+                        LIMIT $2
+                    ) c
+                    WHERE pg_try_advisory_xact_lock($3, hashtext(c.ordering_key))
+                    LIMIT $4)"),
+            // The same over every pending key, for when the oldest deliveries belong to
+            // few keys: the keys are read from the index one by one (a skip scan), each
+            // with its oldest claimable delivery and its lease from an index probe.
+            claim_keys_all: r("WITH RECURSIVE keys(ordering_key) AS (
+                    (SELECT d.ordering_key FROM {s}.deliveries d WHERE d.{pending}
+                     ORDER BY d.ordering_key LIMIT 1)
+                    UNION ALL
+                    SELECT (SELECT d.ordering_key FROM {s}.deliveries d
+                            WHERE d.{pending} AND d.ordering_key > keys.ordering_key
+                            ORDER BY d.ordering_key LIMIT 1)
+                    FROM keys WHERE keys.ordering_key IS NOT NULL
+                )
+                SELECT c.ordering_key FROM (
+                    SELECT k.ordering_key FROM keys k
+                    CROSS JOIN LATERAL (
+                        SELECT d.seq FROM {s}.deliveries d
+                        WHERE d.ordering_key = k.ordering_key AND d.{pending}
+                          AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= $1)
+                          AND (d.lease_until IS NULL OR d.lease_until <= $1)
+                        ORDER BY d.seq LIMIT 1
+                    ) h
+                    WHERE k.ordering_key IS NOT NULL
+                      AND NOT EXISTS (
+                          SELECT 1 FROM {s}.deliveries f
+                          WHERE f.ordering_key = k.ordering_key AND f.{pending}
+                            AND f.lease_until IS NOT NULL AND f.lease_until > $1)
+                    ORDER BY h.seq
                     LIMIT $2
                 ) c
                 WHERE pg_try_advisory_xact_lock($3, hashtext(c.ordering_key))

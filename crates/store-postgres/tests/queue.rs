@@ -556,3 +556,41 @@ async fn concurrent_claims_each_get_a_full_batch() {
     }
     db.drop_schemas().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_looks_past_the_backlog_of_a_few_keys() {
+    let Some(db) = TestDb::connect("q_hot").await else {
+        return;
+    };
+    let store = db.store().await;
+    // 600 deliveries of 3 keys arrive first, then one delivery each of 10 other keys.
+    enqueue(&store, "hot", 600, |i| format!("hot-{}", i % 3)).await;
+    enqueue(&store, "cold", 10, |i| format!("cold-{i}")).await;
+    let claimed = store.claim_deliveries("a", LEASE, 20, t0()).await.unwrap();
+    assert_eq!(
+        ids(&claimed),
+        [
+            "hot-000", "hot-001", "hot-002", "cold-000", "cold-001", "cold-002", "cold-003",
+            "cold-004", "cold-005", "cold-006", "cold-007", "cold-008", "cold-009"
+        ],
+        "the oldest delivery of every key, oldest first"
+    );
+    // While those are leased, no key is claimable again.
+    assert!(
+        store
+            .claim_delivery_ids("b", LEASE, 20, t0())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for d in claimed {
+        complete(&store, d, DeliveryPhase::Processed).await;
+    }
+    let next = store
+        .claim_delivery_ids("b", LEASE, 20, t0())
+        .await
+        .unwrap();
+    let names: Vec<&str> = next.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(names, ["hot-003", "hot-004", "hot-005"]);
+    db.drop_schemas().await;
+}
