@@ -15,14 +15,17 @@
 //!   (fixtures from `fixtures/github/webhooks/issues/`, each about its own issue): claim
 //!   them with leases, then `Engine::process_batch` (one batched read of the deliveries,
 //!   of their event keys and of their objects, normalize and stage every event, one
-//!   batched `commit_many` that also finishes each delivery). Measured twice: claimed
-//!   with `claim_deliveries` (which also returns the payloads) and with
-//!   `claim_delivery_ids` (only the ids, all `process_batch` needs). Receiving them is
-//!   set-up, not measured.
+//!   batched `commit_many` that also finishes each delivery). Measured with
+//!   `claim_deliveries` (which also returns the payloads) and with `claim_delivery_ids`
+//!   (only the ids, all `process_batch` needs), by one worker slot and by two at once
+//!   (each its own task claiming a batch, as `kradle-sync worker --concurrency 2`, its
+//!   default, runs them). Receiving them is set-up, not measured.
 //!
 //! Criterion reports each on its own; a summary at the end times the paths interleaved,
 //! round after round, and prints events per second beside the floor's rows per second and
-//! their ratio. Under `CI=true` an unreachable server fails the bench instead of skipping.
+//! their ratio. Last, a backlog of 10,000 deliveries is drained with the worker's default
+//! settings (two slots, batches of 32), where a claim must find its keys among many.
+//! Under `CI=true` an unreachable server fails the bench instead of skipping.
 #![allow(missing_docs, clippy::expect_used, clippy::unwrap_used)]
 
 use std::hint::black_box;
@@ -131,7 +134,7 @@ struct Setup {
     rt: Runtime,
     store: PostgresStore,
     floor_sql: String,
-    engine: Engine,
+    engine: Arc<Engine>,
     /// Real `issues` payloads, parsed, to give each delivery an issue of its own.
     templates: Vec<serde_json::Value>,
 }
@@ -205,7 +208,7 @@ fn setup() -> Option<Setup> {
     );
     Some(Setup {
         rt,
-        engine: bench_engine(&store),
+        engine: Arc::new(bench_engine(&store)),
         store,
         floor_sql,
         templates: issue_templates(),
@@ -282,30 +285,30 @@ enum Claim {
     Ids,
 }
 
-/// A worker's turn: claim up to `n` deliveries and process them as one batch. Returns
-/// the events applied.
-async fn work(setup: &Setup, n: usize, claim: Claim) -> u64 {
+/// A worker's turn: claim up to `n` deliveries as `owner` and process them as one batch.
+/// Returns the events applied.
+async fn work(
+    store: PostgresStore,
+    engine: Arc<Engine>,
+    owner: String,
+    n: usize,
+    claim: Claim,
+) -> u64 {
     let lease = Duration::from_secs(60);
     let ids: Vec<(ProviderKind, DeliveryId)> = match claim {
-        Claim::Records => setup
-            .store
-            .claim_deliveries("bench", lease, n, now())
+        Claim::Records => store
+            .claim_deliveries(&owner, lease, n, now())
             .await
             .expect("claim")
             .into_iter()
             .map(|d| (d.provider, d.delivery_id))
             .collect(),
-        Claim::Ids => setup
-            .store
-            .claim_delivery_ids("bench", lease, n, now())
+        Claim::Ids => store
+            .claim_delivery_ids(&owner, lease, n, now())
             .await
             .expect("claim"),
     };
-    let reports = setup
-        .engine
-        .process_batch(&ids, now())
-        .await
-        .expect("process");
+    let reports = engine.process_batch(&ids, now()).await.expect("process");
     reports
         .iter()
         .inspect(|r| assert_eq!(r.phase, Some(DeliveryPhase::Processed), "{r:?}"))
@@ -313,12 +316,51 @@ async fn work(setup: &Setup, n: usize, claim: Claim) -> u64 {
         .sum()
 }
 
-/// Times the floor, `commit_batch` and the engine path interleaved, round after round,
+/// `slots` workers' turns at once, each its own task (as `kradle-sync worker
+/// --concurrency` runs them). Returns the events applied.
+fn turns(setup: &Setup, n: usize, claim: Claim, slots: usize) -> u64 {
+    setup.rt.block_on(async {
+        let tasks: Vec<_> = (0..slots)
+            .map(|slot| {
+                setup.rt.spawn(work(
+                    setup.store.clone(),
+                    setup.engine.clone(),
+                    format!("bench/{slot}"),
+                    n,
+                    claim,
+                ))
+            })
+            .collect();
+        let mut events = 0;
+        for task in tasks {
+            events += task.await.expect("a worker task");
+        }
+        events
+    })
+}
+
+/// The engine paths the summary times: how the worker claims, and how many slots run.
+const PATHS: [(Claim, usize, &str); 4] = [
+    (
+        Claim::Records,
+        1,
+        "claim_deliveries + process_batch, 1 slot",
+    ),
+    (Claim::Ids, 1, "claim_delivery_ids + process_batch, 1 slot"),
+    (
+        Claim::Records,
+        2,
+        "claim_deliveries + process_batch, 2 slots",
+    ),
+    (Claim::Ids, 2, "claim_delivery_ids + process_batch, 2 slots"),
+];
+
+/// Times the floor, `commit_batch` and the engine paths interleaved, round after round,
 /// and prints each one's rate beside the floor's and the ratio.
 fn summary(setup: &Setup, size: u64, rounds: u32) {
     let (mut floor, mut commit) = (Duration::ZERO, Duration::ZERO);
-    let mut engine = [Duration::ZERO; 2];
-    let mut engine_events = [0; 2];
+    let mut engine = [Duration::ZERO; PATHS.len()];
+    let mut engine_events = [0u64; PATHS.len()];
     for _ in 0..rounds {
         let start = NEXT.fetch_add(size, Ordering::Relaxed);
         let rows: Vec<_> = (start..start + size).map(delivery_row).collect();
@@ -334,31 +376,51 @@ fn summary(setup: &Setup, size: u64, rounds: u32) {
             .expect("commit");
         commit += t.elapsed();
 
-        for (i, claim) in [Claim::Records, Claim::Ids].into_iter().enumerate() {
-            setup.rt.block_on(receive_issues(setup, size));
+        for (i, (claim, slots, _)) in PATHS.into_iter().enumerate() {
+            setup
+                .rt
+                .block_on(receive_issues(setup, size * slots as u64));
             let t = Instant::now();
-            engine_events[i] += setup.rt.block_on(work(setup, size as usize, claim));
+            engine_events[i] += turns(setup, size as usize, claim, slots);
             engine[i] += t.elapsed();
         }
     }
     let n = (size * u64::from(rounds)) as f64;
     let floor_rate = n / floor.as_secs_f64();
     let commit_rate = n / commit.as_secs_f64();
-    let [records, ids] = [0, 1].map(|i| {
-        (
-            engine_events[i] as f64 / engine[i].as_secs_f64(),
-            n / engine[i].as_secs_f64(),
-        )
-    });
     println!(
-        "summary batch {size:>4}: floor {floor_rate:>8.0} rows/s | commit_batch {commit_rate:>8.0} events/s ({:.1}x the floor's time) | engine claim_deliveries+process_batch {:>6.0} events/s, {:.0} deliveries/s ({:.1}x) | engine claim_delivery_ids+process_batch {:>6.0} events/s, {:.0} deliveries/s ({:.1}x)",
-        floor_rate / commit_rate,
-        records.0,
-        records.1,
-        floor_rate / records.0,
-        ids.0,
-        ids.1,
-        floor_rate / ids.0,
+        "summary batch {size:>4}: floor (batched INSERT … ON CONFLICT DO NOTHING) {floor_rate:>8.0} rows/s"
+    );
+    println!(
+        "summary batch {size:>4}: commit_batch {commit_rate:>8.0} events/s ({:.1}x the floor's time)",
+        floor_rate / commit_rate
+    );
+    for (i, (_, _, name)) in PATHS.into_iter().enumerate() {
+        let rate = engine_events[i] as f64 / engine[i].as_secs_f64();
+        println!(
+            "summary batch {size:>4}: engine {name}: {rate:>8.0} events/s ({:.1}x the floor's time)",
+            floor_rate / rate
+        );
+    }
+}
+
+/// A backlog drained as `kradle-sync worker` runs by default (two slots, batches of 32):
+/// `backlog` deliveries are received first, then the slots claim and process until none
+/// is left. Prints events per second.
+fn drain(setup: &Setup, backlog: u64) {
+    setup.rt.block_on(receive_issues(setup, backlog));
+    let t = Instant::now();
+    let mut events = 0;
+    loop {
+        let round = turns(setup, 32, Claim::Records, 2);
+        if round == 0 {
+            break;
+        }
+        events += round;
+    }
+    println!(
+        "summary backlog {backlog}: claim_deliveries + process_batch, 2 slots of 32 (the worker's defaults): {:>8.0} events/s",
+        events as f64 / t.elapsed().as_secs_f64()
     );
 }
 
@@ -435,7 +497,7 @@ fn throughput(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter_batched(
                 || setup.rt.block_on(receive_issues(&setup, 100)),
-                |()| black_box(setup.rt.block_on(work(&setup, 100, claim))),
+                |()| black_box(turns(&setup, 100, claim, 1)),
                 BatchSize::PerIteration,
             )
         });
@@ -444,6 +506,7 @@ fn throughput(c: &mut Criterion) {
     for size in [100, 500] {
         summary(&setup, size, 10);
     }
+    drain(&setup, 10_000);
     let schema = setup.store.schema().to_owned();
     setup
         .rt
