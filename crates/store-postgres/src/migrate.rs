@@ -47,6 +47,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "claim indexes",
         sql: include_str!("../migrations/0002_claim_indexes.sql"),
     },
+    Migration {
+        version: 3,
+        description: "phase index for unfinished deliveries only",
+        sql: include_str!("../migrations/0003_phase_index.sql"),
+    },
 ];
 
 /// Applies the embedded migrations to `schema` (creating it if needed) and returns the

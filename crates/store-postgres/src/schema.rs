@@ -82,20 +82,21 @@ const PENDING: &str = "phase IN ('queued', 'failed')";
 
 // Runs after the key locks are held, in a fresh snapshot: every claim of these keys that
 // committed before is visible, so the live-lease check is exact. Per key: its oldest
-// claimable delivery and whether any is under a live lease, each an index probe. `{body}`
-// is the body column, or an empty one.
+// claimable delivery and whether any is under a live lease, each an index probe. The row
+// found is locked by its physical address (`ctid`), which also leaves it out if it changed
+// since (the conditions are checked again on the locked version). `{body}` is the body
+// column, or an empty one.
 const CLAIM: &str = "WITH pick AS (
                     SELECT d.provider, d.delivery_id
                     FROM UNNEST($1::text[]) AS k(ordering_key)
                     CROSS JOIN LATERAL (
-                        SELECT c.provider, c.delivery_id FROM {s}.deliveries c
+                        SELECT c.ctid FROM {s}.deliveries c
                         WHERE c.ordering_key = k.ordering_key AND c.{pending}
                           AND (c.next_attempt_at IS NULL OR c.next_attempt_at <= $2)
                           AND (c.lease_until IS NULL OR c.lease_until <= $2)
                         ORDER BY c.seq LIMIT 1
                     ) h
-                    JOIN {s}.deliveries d
-                        ON d.provider = h.provider AND d.delivery_id = h.delivery_id
+                    JOIN {s}.deliveries d ON d.ctid = h.ctid
                     WHERE NOT EXISTS (
                             SELECT 1 FROM {s}.deliveries f
                             WHERE f.ordering_key = k.ordering_key AND f.{pending}

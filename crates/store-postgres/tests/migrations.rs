@@ -250,8 +250,16 @@ async fn a_schema_of_an_earlier_version_is_brought_up_to_date_with_its_data() {
     .iter()
     .map(|r| r.get(0))
     .collect();
-    for index in ["deliveries_leased", "deliveries_pending_by_seq"] {
+    for index in [
+        "deliveries_leased",
+        "deliveries_pending_by_seq",
+        "deliveries_unfinished_by_phase",
+    ] {
         assert!(indexes.iter().any(|i| i == index), "{index}: {indexes:?}");
     }
+    assert!(
+        !indexes.iter().any(|i| i == "deliveries_by_phase"),
+        "{indexes:?}"
+    );
     db.drop_schemas().await;
 }
