@@ -26,7 +26,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use kradle_provider_github::{GithubWebhooks, sign_webhook};
@@ -42,28 +41,16 @@ use kradle_sync_core::{
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+mod postgres_common;
+
 const REPO: &str = "Codertocat/Hello-World";
 const SECRET: &str = "kradle-demo-secret";
 const SECRET_ENV: &str = "KRADLE_SCALEOUT_GITHUB_SECRET";
 const PATH: &str = "/webhooks/github/Codertocat/Hello-World";
 
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| DEFAULT_URL.to_owned())
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A fresh schema (migrated) and a scratch directory for the bindings file and the
 /// processes' logs; both removed when dropped.
@@ -77,32 +64,7 @@ struct Db {
 
 impl Db {
     async fn new(tag: &str) -> Option<Db> {
-        let url = database_url();
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(3))
-            .connect(&url)
-            .await;
-        let pool = match pool {
-            Ok(p) => p,
-            Err(e) if in_ci() => panic!(
-                "CI=true and PostgreSQL is unreachable at DATABASE_URL={url}: {e}; start the server (or fix DATABASE_URL): PostgreSQL tests never skip in CI"
-            ),
-            Err(e) => {
-                eprintln!(
-                    "SKIPPED {tag}: PostgreSQL is unreachable at {url} ({e}); set DATABASE_URL to run the PostgreSQL tests"
-                );
-                return None;
-            }
-        };
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let schema = format!("kso_{tag}_{}_{n}_{nanos:x}", std::process::id());
-        let dir = std::env::temp_dir().join(&schema);
-        std::fs::create_dir_all(&dir).unwrap();
+        let (pool, url, schema, dir) = postgres_common::fresh_schema("kso", tag).await?;
         std::fs::write(
             dir.join("bindings.toml"),
             format!(

@@ -43,6 +43,42 @@ pub fn root() -> String {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// Connects to `DATABASE_URL` and names a fresh schema `{prefix}_{tag}_…` with a scratch
+/// directory of the same name: `(pool, url, schema, dir)`. Returns `None` (skip, with a
+/// notice) when the server is unreachable, except under `CI=true`, where it panics.
+pub async fn fresh_schema(
+    prefix: &str,
+    tag: &str,
+) -> Option<(PgPool, String, String, std::path::PathBuf)> {
+    let url = database_url();
+    let pool = PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect(&url)
+        .await;
+    let pool = match pool {
+        Ok(p) => p,
+        Err(e) if in_ci() => panic!(
+            "CI=true and PostgreSQL is unreachable at DATABASE_URL={url}: {e}; start the server (or fix DATABASE_URL): PostgreSQL tests never skip in CI"
+        ),
+        Err(e) => {
+            eprintln!(
+                "SKIPPED {tag}: PostgreSQL is unreachable at {url} ({e}); set DATABASE_URL to run the PostgreSQL tests"
+            );
+            return None;
+        }
+    };
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let schema = format!("{prefix}_{tag}_{}_{n}_{nanos:x}", std::process::id());
+    let dir = std::env::temp_dir().join(&schema);
+    std::fs::create_dir_all(&dir).unwrap();
+    Some((pool, url, schema, dir))
+}
+
 /// A fresh schema on the test server, dropped when the value is.
 pub struct TestDb {
     pub pool: PgPool,
@@ -55,32 +91,7 @@ impl TestDb {
     /// Connects and names a fresh schema, or returns `None` (skip) outside CI when the
     /// server is unreachable.
     pub async fn new(tag: &str) -> Option<TestDb> {
-        let url = database_url();
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(3))
-            .connect(&url)
-            .await;
-        let pool = match pool {
-            Ok(p) => p,
-            Err(e) if in_ci() => panic!(
-                "CI=true and PostgreSQL is unreachable at DATABASE_URL={url}: {e}; start the server (or fix DATABASE_URL): PostgreSQL tests never skip in CI"
-            ),
-            Err(e) => {
-                eprintln!(
-                    "SKIPPED {tag}: PostgreSQL is unreachable at {url} ({e}); set DATABASE_URL to run the PostgreSQL tests"
-                );
-                return None;
-            }
-        };
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let schema = format!("kcli_{tag}_{}_{n}_{nanos:x}", std::process::id());
-        let dir = std::env::temp_dir().join(&schema);
-        std::fs::create_dir_all(&dir).unwrap();
+        let (pool, url, schema, dir) = fresh_schema("kcli", tag).await?;
         Some(TestDb {
             pool,
             url,
