@@ -13,9 +13,9 @@ use kradle_sync_core::object::{Job, Pipeline};
 use kradle_sync_core::store::Filter;
 use kradle_sync_core::{
     AuthMode, Authority, Binding, BindingId, Canonical, CanonicalEvent, Capabilities, Change,
-    DeliveryId, Engine, Error, ExternalTarget, ExternalVersion, Headers, Interface, LinkInfo,
-    NativeId, NormalizedWebhook, ProviderDescriptor, ProviderKind, ResourceKind, Secret,
-    SignatureScheme, SyncStore, VerifiedWebhook, WebhookAdapter, WebhookRequest,
+    DeliveryId, Engine, Error, ExternalTarget, ExternalVersion, Headers, Interface, NativeId,
+    NormalizedWebhook, ProviderDescriptor, ResourceKind, Secret, SignatureScheme, SyncStore,
+    VerifiedWebhook, WebhookAdapter, WebhookKey, WebhookRequest,
 };
 use serde::Deserialize;
 
@@ -72,22 +72,18 @@ struct GitlabPipelines {
 impl GitlabPipelines {
     fn new() -> Self {
         Self {
-            descriptor: ProviderDescriptor {
-                kind: ProviderKind::new(KIND),
-                interfaces: vec![Interface::Cicd],
-                hosting: vec!["saas".into(), "self-managed".into()],
-                auth_modes: vec![AuthMode::Token],
-                signature: SignatureScheme::Token,
-                delivery_header: Some("X-Gitlab-Event-UUID".into()),
-                event_header: Some("X-Gitlab-Event".into()),
-                capabilities: Capabilities {
-                    can_delete: false,
-                    idempotency_keys: false,
-                    conditional_reads: true,
-                    merge_with_expected_sha: true,
-                    reviewed_writes: true,
-                },
-            },
+            descriptor: ProviderDescriptor::new(KIND, &[Interface::Cicd], SignatureScheme::Token)
+                .with_display_name("GitLab pipelines")
+                .with_hosting(&["saas", "self-managed"])
+                .with_auth_modes(&[AuthMode::Token])
+                .with_delivery_header("X-Gitlab-Event-UUID")
+                .with_event_header("X-Gitlab-Event")
+                .with_capabilities(
+                    Capabilities::default()
+                        .with_conditional_reads(true)
+                        .with_merge_with_expected_sha(true)
+                        .with_reviewed_writes(true),
+                ),
         }
     }
 
@@ -100,25 +96,19 @@ impl GitlabPipelines {
         at: Option<DateTime<Utc>>,
         fields: kradle_sync_core::Fields,
     ) -> CanonicalEvent {
-        CanonicalEvent {
-            provider: self.descriptor.kind.clone(),
-            delivery_id: delivery.clone(),
-            interface: Interface::Cicd,
+        let mut version = ExternalVersion::default();
+        version.updated_at = at;
+        CanonicalEvent::new(
+            self.descriptor.kind.clone(),
+            delivery.clone(),
             kind,
-            native_id: NativeId::new(id.to_string()),
-            action: "status".into(),
-            event_time: at,
-            target: Some(target.clone()),
-            link: LinkInfo::default(),
-            authority: Authority::Webhook,
-            change: Change::Observed {
-                version: ExternalVersion {
-                    updated_at: at,
-                    ..Default::default()
-                },
-                fields,
-            },
-        }
+            NativeId::new(id.to_string()),
+            "status",
+            Authority::Webhook,
+            Change::Observed { version, fields },
+        )
+        .with_event_time(at)
+        .with_target(Some(target.clone()))
     }
 }
 
@@ -130,9 +120,8 @@ impl WebhookAdapter for GitlabPipelines {
     fn verify_webhook(
         &self,
         request: &WebhookRequest,
-        secret: &Secret,
+        key: &WebhookKey<'_>,
     ) -> Result<VerifiedWebhook, Error> {
-        use subtle::ConstantTimeEq;
         let provider = self.descriptor.kind.clone();
         let token = request
             .headers
@@ -141,7 +130,8 @@ impl WebhookAdapter for GitlabPipelines {
                 provider: provider.clone(),
                 reason: "no X-Gitlab-Token header".into(),
             })?;
-        if !bool::from(token.as_bytes().ct_eq(secret.expose().as_bytes())) {
+        // `matches` compares in constant time.
+        if key.scheme != SignatureScheme::Token || !key.secret.matches(token.as_bytes()) {
             return Err(Error::Signature {
                 provider,
                 reason: "X-Gitlab-Token does not match".into(),
@@ -155,11 +145,7 @@ impl WebhookAdapter for GitlabPipelines {
                 header: "X-Gitlab-Event-UUID",
             })?;
         let event = request.headers.get("X-Gitlab-Event").unwrap_or("unknown");
-        Ok(VerifiedWebhook {
-            delivery_id: delivery.into(),
-            event: event.into(),
-            algorithm: "token".into(),
-        })
+        Ok(VerifiedWebhook::new(delivery, event, "token"))
     }
 
     fn normalize_webhook(&self, request: &WebhookRequest) -> Result<NormalizedWebhook, Error> {
@@ -169,13 +155,8 @@ impl WebhookAdapter for GitlabPipelines {
             .unwrap_or_default()
             .to_owned();
         if event != "Pipeline Hook" {
-            return Ok(NormalizedWebhook {
-                event: event.clone(),
-                action: None,
-                target: None,
-                events: vec![],
-                ignored: Some(format!("{event} is not a pipeline event")),
-            });
+            let reason = format!("{event} is not a pipeline event");
+            return Ok(NormalizedWebhook::ignored(event, reason));
         }
         let hook: PipelineHook =
             serde_json::from_slice(&request.body).map_err(|e| Error::MalformedPayload {
@@ -191,22 +172,18 @@ impl WebhookAdapter for GitlabPipelines {
         let target = ExternalTarget::from_path(hook.project.path_with_namespace);
         let a = &hook.object_attributes;
         let at = time(&a.finished_at).or(time(&a.created_at));
-        let pipeline = Pipeline {
-            name: None,
-            number: Some(a.id),
-            attempt: None,
-            status: a.status.clone(),
-            conclusion: None,
-            head_branch: a.git_ref.clone(),
-            head_sha: a.sha.clone(),
-            event: a.source.clone(),
-            started_at: time(&a.created_at),
-            html_url: hook
-                .project
-                .web_url
-                .as_ref()
-                .map(|u| format!("{u}/-/pipelines/{}", a.id)),
-        };
+        let mut pipeline = Pipeline::default();
+        pipeline.number = Some(a.id);
+        pipeline.status = a.status.clone();
+        pipeline.head_branch = a.git_ref.clone();
+        pipeline.head_sha = a.sha.clone();
+        pipeline.event = a.source.clone();
+        pipeline.started_at = time(&a.created_at);
+        pipeline.html_url = hook
+            .project
+            .web_url
+            .as_ref()
+            .map(|u| format!("{u}/-/pipelines/{}", a.id));
         let mut events = vec![self.event(
             &delivery,
             &target,
@@ -216,18 +193,13 @@ impl WebhookAdapter for GitlabPipelines {
             pipeline.to_fields(),
         )];
         for b in &hook.builds {
-            let job = Job {
-                pipeline_native_id: Some(a.id.to_string()),
-                name: b.name.clone(),
-                status: b.status.clone(),
-                conclusion: None,
-                head_sha: a.sha.clone(),
-                runner_name: None,
-                labels: vec![],
-                started_at: time(&b.started_at),
-                completed_at: time(&b.finished_at),
-                html_url: None,
-            };
+            let mut job = Job::default();
+            job.pipeline_native_id = Some(a.id.to_string());
+            job.name = b.name.clone();
+            job.status = b.status.clone();
+            job.head_sha = a.sha.clone();
+            job.started_at = time(&b.started_at);
+            job.completed_at = time(&b.finished_at);
             events.push(self.event(
                 &delivery,
                 &target,
@@ -237,13 +209,9 @@ impl WebhookAdapter for GitlabPipelines {
                 job.to_fields(),
             ));
         }
-        Ok(NormalizedWebhook {
-            event,
-            action: a.status.clone(),
-            target: Some(target),
-            events,
-            ignored: None,
-        })
+        Ok(NormalizedWebhook::events(event, events)
+            .with_action(a.status.clone())
+            .with_target(Some(target)))
     }
 
     fn parse_rest_object(
@@ -277,8 +245,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .adapter(Arc::new(GitlabPipelines::new()))
         .binding(binding)
         .build()?;
-    let request = WebhookRequest {
-        headers: Headers::from_pairs([
+    let request = WebhookRequest::new(
+        Headers::from_pairs([
             ("X-Gitlab-Event", "Pipeline Hook"),
             ("X-Gitlab-Token", "hook-token"),
             (
@@ -287,7 +255,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ),
         ]),
         body,
-    };
+    );
     let id = BindingId::new("gitlab-org/gitlab-test");
     futures::executor::block_on(async {
         let (receipt, report) = engine.ingest(&id, request.clone(), Utc::now()).await?;

@@ -53,10 +53,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let now = DateTime::<Utc>::UNIX_EPOCH + Duration::seconds(n as i64);
             match serde_json::from_str::<Record>(line)? {
                 Record::Delivery { headers, body } => {
-                    let request = WebhookRequest {
-                        headers: Headers::from_pairs(headers),
-                        body: body.into_bytes(),
-                    };
+                    let request =
+                        WebhookRequest::new(Headers::from_pairs(headers), body.into_bytes());
                     match engine.ingest(&id, request, now).await {
                         Ok((receipt, _)) => println!("line {}: {receipt:?}", n + 1),
                         Err(e) => println!("line {}: rejected: {e}", n + 1),

@@ -1,62 +1,22 @@
-//! A host that receives GitHub webhooks in its own axum app: the engine verifies, stores
-//! and applies each delivery inside the request, on the memory store. For a durable
-//! receiver with separate workers on PostgreSQL, run `kradle-sync serve` instead.
+//! A host that receives GitHub webhooks in its own axum app: it mounts the library's
+//! receiver beside its own routes and runs the library's worker on its own runtime, on the
+//! memory store. For a durable service with separate worker processes on PostgreSQL, run
+//! `kradle-sync serve` and `kradle-sync worker` instead (the same receiver and worker).
 //!
 //! ```sh
 //! GITHUB_WEBHOOK_SECRET=… cargo run -p kradle-examples --example webhook_server -- octo/repo 127.0.0.1:3000
 //! ```
-//! Then point the repository's webhook at `http://HOST:3000/webhooks/github`.
+//! Then point the repository's webhook at `http://HOST:3000/webhooks/github/octo/repo`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use kradle_provider_github::GithubWebhooks;
+use axum::routing::get;
+use kradle_provider_github::GithubPlugin;
 use kradle_store_memory::MemoryStore;
-use kradle_sync_core::{
-    Binding, BindingId, Engine, Error, ExternalTarget, Headers, Interface, Receipt, Secret,
-    WebhookRequest,
-};
-
-struct App {
-    engine: Engine,
-    binding: BindingId,
-}
-
-async fn webhook(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (StatusCode, String) {
-    let request = WebhookRequest {
-        headers: Headers::from_pairs(
-            headers
-                .iter()
-                .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v))),
-        ),
-        body: body.to_vec(),
-    };
-    match app
-        .engine
-        .ingest(&app.binding, request, chrono::Utc::now())
-        .await
-    {
-        Ok((Receipt::Accepted(id), report)) => {
-            let applied = report.map_or(0, |r| r.applied);
-            (
-                StatusCode::ACCEPTED,
-                format!("{id}: {applied} event(s) applied\n"),
-            )
-        }
-        Ok((Receipt::Duplicate(id), _)) => (StatusCode::OK, format!("{id}: already received\n")),
-        Err(e @ Error::Signature { .. }) => (StatusCode::UNAUTHORIZED, format!("{e}\n")),
-        Err(e @ Error::PayloadTooLarge { .. }) => (StatusCode::PAYLOAD_TOO_LARGE, format!("{e}\n")),
-        Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")),
-    }
-}
+use kradle_sync_core::{Binding, Engine, ExternalTarget, Interface, Secret};
+use kradle_sync_server::{Receiver, ReceiverSettings, Worker, WorkerSettings};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -67,6 +27,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listen = args.next().unwrap_or_else(|| "127.0.0.1:3000".to_owned());
     let secret = std::env::var("GITHUB_WEBHOOK_SECRET")
         .map_err(|_| "set GITHUB_WEBHOOK_SECRET to the secret of the GitHub webhook")?;
+
+    // The store is the deliveries' queue too; the engine knows GitHub and one binding.
+    let store = Arc::new(MemoryStore::new());
     let binding = Binding::new(
         repo.as_str(),
         "github",
@@ -74,26 +37,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &Interface::ALL,
     )
     .with_secret(Secret::new(secret));
-    let engine = Engine::builder(Arc::new(MemoryStore::new()))
-        .adapter(Arc::new(GithubWebhooks::new()))
-        .binding(binding)
-        .build()?;
-    let app = Arc::new(App {
-        engine,
-        binding: BindingId::new(repo.as_str()),
-    });
-    let router = Router::new()
-        .route("/webhooks/github", post(webhook))
-        .with_state(app);
+    let engine = Arc::new(
+        Engine::builder(store.clone())
+            .provider(Arc::new(GithubPlugin::new()))
+            .binding(binding)
+            .build()?,
+    );
+
+    // The library's worker applies what the receiver stores; the receiver reports on it.
+    let worker = Worker::new(engine.clone(), store, WorkerSettings::new("example"));
+    let receiver = Receiver::new(engine, ReceiverSettings::default()).with_workers(worker.status());
+    let app = Router::new()
+        .route(
+            "/",
+            get(|| async { "the host's own routes live here too\n" }),
+        )
+        .merge(receiver.router());
+
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     println!(
-        "receiving webhooks for {repo} on http://{}/webhooks/github",
+        "receiving webhooks for {repo} on http://{}/webhooks/github/{repo}",
         listener.local_addr()?
     );
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(worker.run_until(stopped));
+    let shutdown = async move {
+        kradle_sync_server::shutdown_signal().await;
+        receiver.begin_shutdown();
+        let _ = stop.send(true);
+    };
+    kradle_sync_server::serve(listener, app, shutdown, Duration::from_secs(10)).await?;
+    let totals = worker.await?;
+    println!("processed {} deliveries", totals.processed);
     Ok(())
 }

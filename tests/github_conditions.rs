@@ -14,12 +14,7 @@ use kradle_sync_core::store::SyncScope;
 use kradle_sync_core::{BindingId, Interface, SyncStore};
 
 fn condition(store: &dyn SyncStore, repo: &str, name: &str) -> Option<bool> {
-    let scope = SyncScope {
-        provider: "github".into(),
-        binding: repo.into(),
-        interface: None,
-        kind: None,
-    };
+    let scope = SyncScope::binding("github", repo);
     block_on(store.get_sync_state(&scope))
         .unwrap()
         .and_then(|s| s.conditions.get(name).map(|c| c.status))

@@ -34,14 +34,14 @@ impl Fixture {
             .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
         mac.update(self.body.as_bytes());
         let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-        WebhookRequest {
-            headers: Headers::from_pairs([
+        WebhookRequest::new(
+            Headers::from_pairs([
                 ("X-GitHub-Event", self.event.clone()),
                 ("X-GitHub-Delivery", self.delivery_id.clone()),
                 ("X-Hub-Signature-256", signature),
             ]),
-            body: self.body.clone().into_bytes(),
-        }
+            self.body.clone().into_bytes(),
+        )
     }
 }
 

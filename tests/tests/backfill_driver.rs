@@ -47,12 +47,7 @@ fn observed<T: Canonical>(kind: ResourceKind, value: &Value) -> Observed<T> {
     let Change::Observed { version, fields } = event.change else {
         panic!("a REST object is an observation")
     };
-    Observed {
-        native_id: event.native_id,
-        link: event.link,
-        version,
-        object: T::from_fields(&fields).unwrap(),
-    }
+    Observed::new(event.native_id, version, T::from_fields(&fields).unwrap()).with_link(event.link)
 }
 
 fn all<T: Canonical>(kind: ResourceKind, values: &[Value]) -> Vec<Observed<T>> {
@@ -213,11 +208,7 @@ impl Double {
         if let Some(change) = change {
             change(self);
         }
-        Ok(Page {
-            items,
-            next,
-            not_modified,
-        })
+        Ok(Page::new(items, next).with_not_modified(not_modified))
     }
 
     fn call(what: &'static str, page: &PageRequest) -> Call {
@@ -460,6 +451,13 @@ impl GitForge for Double {
     ) -> Result<Observed<PullRequest>, Error> {
         Err(not_here())
     }
+    async fn find_pull_request_by_key(
+        &self,
+        _: &ExternalTarget,
+        _: &str,
+    ) -> Result<Option<Observed<PullRequest>>, Error> {
+        Err(not_here())
+    }
     async fn update_pull_request(
         &self,
         _: &ExternalTarget,
@@ -666,12 +664,7 @@ fn projection(store: &MemoryStore) -> Vec<Value> {
 }
 
 fn scope(kind: ResourceKind) -> SyncScope {
-    SyncScope {
-        provider: "github".into(),
-        binding: BindingId::new(REPO),
-        interface: Some(kind.interface()),
-        kind: Some(kind),
-    }
+    SyncScope::kind("github", REPO, kind)
 }
 
 fn cursors(calls: &[Call]) -> Vec<Option<&str>> {

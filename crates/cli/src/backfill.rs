@@ -1,40 +1,51 @@
-//! `kradle-sync backfill`: a repository read through the provider's REST API into a store,
-//! page by page with checkpoints, then the same state document as `replay`.
+//! `kradle-sync backfill`: a repository or project read through its provider's REST API
+//! into a store, page by page with checkpoints, then the same state document as `replay`.
 
 use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{IsTerminal, Write};
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kradle_http::{HttpError, TransportKind};
-use kradle_provider_github::api::{DEFAULT_API_URL, GithubApp, GithubAuth, GithubClient};
 use kradle_sync_core::{
-    BackfillProgress, BackfillResource, Binding, Engine, Error, ExternalTarget, PageProgress,
-    PassOptions, PassReport, ResourceReport, RetryPolicy, Secret, SyncStore,
+    BackfillProgress, BackfillResource, Binding, ConnectOptions, Credentials, Engine, Error,
+    ExternalTarget, PageProgress, PassOptions, PassReport, ProviderDescriptor, ProviderKind,
+    ProviderRegistry, RateLimitStatus, ReadPurpose, ResourceReport, RetryPolicy, Secret, SyncStore,
 };
 
+use crate::bindings::{Access, TokenType};
 use crate::document::Stats;
 use crate::error::CliError;
 
 /// Options of `kradle-sync backfill`.
 #[derive(Debug, clap::Args)]
 pub struct BackfillArgs {
-    /// The provider type (this build: `github`).
-    #[arg(long, default_value = "github")]
+    /// The provider type (`github`, …).
+    #[arg(long)]
     provider: String,
-    /// The repository, as OWNER/NAME.
-    #[arg(long, value_name = "OWNER/NAME")]
-    repo: String,
-    /// The API root: https://api.github.com (default), a GitHub Enterprise Server
-    /// https://HOST/api/v3, or a local test server.
+    /// The repository or project: OWNER/NAME (GitHub), GROUP/…/PROJECT (GitLab),
+    /// SITE/KEY (Jira).
+    #[arg(long, visible_alias = "repo", value_name = "PATH")]
+    project: String,
+    /// The API root: the provider's own (default), a self-hosted instance (GitHub
+    /// Enterprise Server https://HOST/api/v3, a self-managed GitLab, a Jira site), or a
+    /// local test server.
     #[arg(long, value_name = "URL")]
     api_url: Option<String>,
-    /// The environment variable holding a personal access token (ignored with --app-id).
-    #[arg(long, default_value = "GITHUB_TOKEN", value_name = "VAR")]
-    token_env: String,
+    /// The environment variable holding the token (default: PROVIDER_TOKEN, e.g.
+    /// GITHUB_TOKEN; ignored with --app-id).
+    #[arg(long, value_name = "VAR")]
+    token_env: Option<String>,
+    /// What the token is: `token` (a personal, project or group access token; default) or
+    /// `oauth` (an OAuth 2.0 bearer token).
+    #[arg(long, value_enum, default_value = "token", value_name = "TYPE")]
+    token_type: TokenTypeArg,
+    /// Send the token as basic auth with this user name (Jira Cloud: the account's
+    /// e-mail address).
+    #[arg(long, value_name = "NAME")]
+    username: Option<String>,
     /// Authenticate as this GitHub App (with --installation-id and --private-key-file)
     /// instead of with a token.
     #[arg(long, value_name = "ID")]
@@ -52,11 +63,12 @@ pub struct BackfillArgs {
     /// The PostgreSQL schema the store lives in (created and migrated if missing).
     #[arg(long, default_value = crate::store::DEFAULT_SCHEMA)]
     schema: String,
-    /// A TOML file declaring the repository's binding (ownership modes, policies); see
-    /// the README. Default: every interface, bidirectional.
+    /// A TOML file declaring the binding (ownership modes, policies); see the README.
+    /// Default: every interface the provider supports, bidirectional.
     #[arg(long, value_name = "FILE")]
     bindings: Option<String>,
-    /// What to read, comma-separated: issues, comments, labels, milestones, pulls, runs.
+    /// What to read, comma-separated: issues, comments, labels, milestones, pulls, runs
+    /// (those of interfaces the provider has).
     #[arg(
         long,
         value_delimiter = ',',
@@ -68,8 +80,8 @@ pub struct BackfillArgs {
     /// from a complete listing become tombstones.
     #[arg(long)]
     full: bool,
-    /// Items per page (GitHub's maximum, and the default, is 100): N issues cost
-    /// ⌈N/per-page⌉ list requests.
+    /// Items per page (at most, and by default, 100): N issues cost ⌈N/per-page⌉ list
+    /// requests.
     #[arg(long, default_value_t = 100, value_name = "N")]
     per_page: u32,
     /// Attempts per request (server errors, timeouts, lost connections) before the
@@ -78,54 +90,74 @@ pub struct BackfillArgs {
     attempts: u32,
 }
 
+/// `--token-type`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum TokenTypeArg {
+    /// An access token.
+    Token,
+    /// An OAuth 2.0 bearer token.
+    Oauth,
+}
+
 /// Runs the command: progress on stderr, the state document on stdout.
-pub async fn run(args: BackfillArgs) -> Result<(), CliError> {
-    if args.provider != "github" {
-        return Err(CliError::Usage(format!(
-            "unknown provider `{}`; this build backfills from github",
-            args.provider
-        )));
-    }
-    let target = parse_repo(&args.repo)?;
+pub async fn run(args: BackfillArgs, registry: &ProviderRegistry) -> Result<(), CliError> {
+    let kind = ProviderKind::new(args.provider.as_str());
+    let plugin = registry
+        .plugin(&kind)
+        .map_err(|_| CliError::Usage(crate::providers::unknown(registry, &args.provider)))?;
+    let descriptor = plugin.descriptor().clone();
+    let target = parse_target(&args.project)?;
+    plugin.validate_target(&target).map_err(|e| match e {
+        Error::Validation { detail, .. } => CliError::Usage(format!("--project: {detail}")),
+        other => CliError::Sync(other),
+    })?;
     let resources = parse_resources(&args.resources)?;
     if !(1..=100).contains(&args.per_page) {
         return Err(CliError::Usage(format!(
-            "--per-page takes 1 to 100 (GitHub's maximum), not {}",
+            "--per-page takes 1 to 100, not {}",
             args.per_page
         )));
     }
-    let auth = credentials(&args, &|var| std::env::var(var).ok())?;
-    let api_url = args
+    let (binding, access) = binding(&args, registry, &descriptor, &target)?;
+    let env = |var: &str| std::env::var(var).ok();
+    // The command line's credentials, else those the bindings file names for the binding.
+    let flags_name_credentials =
+        args.token_env.is_some() || args.app_id.is_some() || args.private_key_file.is_some();
+    let credentials = match &access {
+        Some(access) if !flags_name_credentials && access.has_credentials() => {
+            access.credentials(&format!("binding {}", binding.id), &env)?
+        }
+        _ => credentials(&args, &descriptor, &env)?,
+    };
+    let api_url_arg = args
         .api_url
-        .as_deref()
-        .unwrap_or(DEFAULT_API_URL)
-        .to_owned();
+        .clone()
+        .or_else(|| access.and_then(|a| a.api_url));
+    let api_url = api_url_arg
+        .clone()
+        .or_else(|| descriptor.default_api_url.clone())
+        .unwrap_or_default();
     let store = crate::store::open(&args.store, &args.schema, 4).await?;
-    let binding = binding(&args, &target)?;
     let id = binding.id.clone();
-    let engine = Engine::builder(store.clone())
-        .adapter(Arc::new(kradle_provider_github::GithubWebhooks::new()))
-        .binding(binding)
-        .build()?;
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| CliError::Usage(format!("cannot set up HTTP: {e}")))?;
-    let github = GithubClient::builder(http)
-        .base_url(api_url.clone())
-        .auth(auth)
-        .binding(id.clone())
-        .org(target.owner.clone().unwrap_or_default())
-        .cache(store.clone())
-        .retry(RetryPolicy {
+    let mut options = ConnectOptions::for_binding(&binding)
+        .with_credentials(credentials)
+        .with_retry(RetryPolicy {
             max_attempts: args.attempts.max(1),
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
         })
-        .build()?
-        .for_backfill();
+        .with_purpose(ReadPurpose::Backfill)
+        .with_cache(store.cache.clone());
+    if let Some(url) = api_url_arg {
+        options = options.with_api_url(url);
+    }
+    let provider = plugin.connect(options)?;
+    let engine = Engine::builder(store.sync.clone())
+        .registry(registry)
+        .binding(binding)
+        .build()?;
 
-    let options = PassOptions {
+    let pass = PassOptions {
         per_page: args.per_page,
         ..PassOptions::default()
     }
@@ -133,43 +165,37 @@ pub async fn run(args: BackfillArgs) -> Result<(), CliError> {
     .full(args.full);
     let mut progress = Progress::new(std::io::stderr().is_terminal());
     let result = engine
-        .backfill_pass(&id, &github, &options, &mut progress, Utc::now())
+        .backfill_pass(&id, provider.as_ref(), &pass, &mut progress, Utc::now())
         .await;
     progress.done();
-    let budget = github.budget().map(|b| Budget {
-        remaining: b.remaining,
-        limit: b.limit,
-        reset_at: b.reset_at,
-    });
+    let budget = provider.rate_limit();
     match result {
         Ok(report) => {
             eprintln!(
                 "kradle-sync: {}",
                 requests_line(report.requests(), report.not_modified(), budget.as_ref())
             );
-            print_document(store.as_ref(), &report).await
+            print_document(store.sync.as_ref(), &report).await
         }
         Err(error) => {
             eprintln!(
                 "kradle-sync: {}",
                 requests_line(progress.requests, progress.not_modified, budget.as_ref())
             );
-            Err(stopped(&args, &api_url, error))
+            Err(stopped(&args, &descriptor, &api_url, error))
         }
     }
 }
 
-/// `OWNER/NAME`, both parts non-empty.
-fn parse_repo(repo: &str) -> Result<ExternalTarget, CliError> {
-    match repo.split_once('/') {
-        Some((owner, name))
-            if !owner.trim().is_empty() && !name.trim().is_empty() && !name.contains('/') =>
-        {
-            Ok(ExternalTarget::from_path(repo))
-        }
-        _ => Err(CliError::Usage(format!(
-            "--repo takes OWNER/NAME (e.g. --repo octocat/Hello-World), not `{repo}`"
-        ))),
+/// A path of non-empty segments, at least two (an owner or site, and a name).
+fn parse_target(path: &str) -> Result<ExternalTarget, CliError> {
+    let segments: Vec<&str> = path.split('/').collect();
+    if segments.len() >= 2 && segments.iter().all(|s| !s.trim().is_empty()) {
+        Ok(ExternalTarget::from_path(path))
+    } else {
+        Err(CliError::Usage(format!(
+            "--project takes OWNER/NAME (GitHub), GROUP/…/PROJECT (GitLab) or SITE/KEY (Jira), not `{path}`"
+        )))
     }
 }
 
@@ -188,55 +214,74 @@ fn parse_resources(names: &[String]) -> Result<BTreeSet<BackfillResource>, CliEr
         .collect()
 }
 
-/// A token from the environment, or a GitHub App's key from a file.
+/// The variable a provider's token is read from unless `--token-env` names another:
+/// `GITHUB_TOKEN`, `GITLAB_TOKEN`, `JIRA_TOKEN`, …
+fn default_token_env(descriptor: &ProviderDescriptor) -> String {
+    format!(
+        "{}_TOKEN",
+        descriptor
+            .kind
+            .as_str()
+            .to_ascii_uppercase()
+            .replace('-', "_")
+    )
+}
+
+/// A token from the environment (as a token, an OAuth token or basic auth), or an app's
+/// key from a file.
 fn credentials(
     args: &BackfillArgs,
+    descriptor: &ProviderDescriptor,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<GithubAuth, CliError> {
-    match (&args.app_id, args.installation_id, &args.private_key_file) {
-        (Some(app), Some(installation), Some(path)) => {
-            let pem = std::fs::read_to_string(path).map_err(|source| CliError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            Ok(GithubAuth::app(GithubApp::new(
-                app.clone(),
-                Secret::new(pem),
-                installation,
-            )))
-        }
-        (None, None, None) => match env(&args.token_env).filter(|t| !t.trim().is_empty()) {
-            Some(token) => Ok(GithubAuth::token(Secret::new(token.trim()))),
-            None => Err(CliError::Usage(format!(
-                "no GitHub token: ${} is not set; export a token there, name another variable \
-                 with --token-env VAR, or authenticate as an app with --app-id, \
-                 --installation-id and --private-key-file",
-                args.token_env
-            ))),
+) -> Result<Credentials, CliError> {
+    let token_env = args
+        .token_env
+        .clone()
+        .unwrap_or_else(|| default_token_env(descriptor));
+    let access = Access {
+        api_url: None,
+        token_env: Some(token_env.clone()),
+        token_type: match args.token_type {
+            TokenTypeArg::Token => TokenType::Token,
+            TokenTypeArg::Oauth => TokenType::Oauth,
         },
-        _ => Err(CliError::Usage(
-            "a GitHub App needs all three of --app-id, --installation-id and --private-key-file"
-                .into(),
+        username: args.username.clone(),
+        app_id: args.app_id.clone(),
+        installation_id: args.installation_id,
+        private_key_file: args.private_key_file.clone(),
+    };
+    let app = args.app_id.is_some() || args.private_key_file.is_some();
+    match access.credentials("backfill", env) {
+        Ok(c) => Ok(c),
+        Err(_) if app => Err(CliError::Usage(
+            "an app needs all three of --app-id, --installation-id and --private-key-file".into(),
         )),
+        Err(CliError::Usage(_)) => Err(CliError::Usage(format!(
+            "no {} token: ${token_env} is not set; export a token there or name another \
+             variable with --token-env VAR{}",
+            descriptor.display_name,
+            if descriptor.accepts(kradle_sync_core::AuthMode::GithubApp) {
+                ", or authenticate as an app with --app-id, --installation-id and --private-key-file"
+            } else {
+                ""
+            }
+        ))),
+        Err(other) => Err(other),
     }
 }
 
-/// The repository's binding: declared in the bindings file, or every interface,
-/// bidirectional.
-fn binding(args: &BackfillArgs, target: &ExternalTarget) -> Result<Binding, CliError> {
-    let mut binding = match &args.bindings {
-        Some(path) => crate::bindings::load(path, &|var| std::env::var(var).ok(), &crate::supported)?
-            .into_iter()
-            .find(|b| b.provider.as_str() == args.provider && b.target.same_as(target))
-            .ok_or_else(|| {
-                CliError::Usage(format!(
-                    "{path} declares no {} binding whose target is {target}; add one or leave out --bindings",
-                    args.provider
-                ))
-            })?,
-        None => crate::bindings::implicit(
-            &target.path,
-            &kradle_provider_github::descriptor(),
+/// The target's binding and how the bindings file says to reach its API: declared there,
+/// or every interface, bidirectional, and no file access.
+fn binding(
+    args: &BackfillArgs,
+    registry: &ProviderRegistry,
+    descriptor: &ProviderDescriptor,
+    target: &ExternalTarget,
+) -> Result<(Binding, Option<Access>), CliError> {
+    let (mut binding, access) = match declared(args, registry, descriptor, target)? {
+        Some(d) => (d.binding, Some(d.access)),
+        None => (
+            crate::bindings::implicit(&target.path, descriptor, None),
             None,
         ),
     };
@@ -245,7 +290,31 @@ fn binding(args: &BackfillArgs, target: &ExternalTarget) -> Result<Binding, CliE
     if binding.webhook_secret.as_ref().is_none_or(Secret::is_empty) {
         binding.webhook_secret = Some(Secret::new(unused_secret()));
     }
-    Ok(binding)
+    Ok((binding, access))
+}
+
+/// The binding of `target` the bindings file declares, if a file is given.
+fn declared(
+    args: &BackfillArgs,
+    registry: &ProviderRegistry,
+    descriptor: &ProviderDescriptor,
+    target: &ExternalTarget,
+) -> Result<Option<crate::bindings::Declared>, CliError> {
+    let Some(path) = &args.bindings else {
+        return Ok(None);
+    };
+    crate::bindings::load(path, &|var| std::env::var(var).ok(), &|p| {
+        crate::providers::supported(registry, p)
+    })?
+    .into_iter()
+    .find(|d| d.binding.provider == descriptor.kind && d.binding.target.same_as(target))
+    .map(Some)
+    .ok_or_else(|| {
+        CliError::Usage(format!(
+            "{path} declares no {} binding whose target is {target}; add one or leave out --bindings",
+            descriptor.kind
+        ))
+    })
 }
 
 fn unused_secret() -> String {
@@ -255,7 +324,13 @@ fn unused_secret() -> String {
 }
 
 /// The error a stopped pass ends with: what stopped it, and how to go on.
-fn stopped(args: &BackfillArgs, api_url: &str, error: Error) -> CliError {
+fn stopped(
+    args: &BackfillArgs,
+    descriptor: &ProviderDescriptor,
+    api_url: &str,
+    error: Error,
+) -> CliError {
+    let name = &descriptor.display_name;
     let resume = if args.store == "memory" {
         "the memory store keeps nothing: use --store postgres://… to resume where it stopped"
             .to_owned()
@@ -274,18 +349,20 @@ fn stopped(args: &BackfillArgs, api_url: &str, error: Error) -> CliError {
             kind: TransportKind::Connect,
             ..
         }) => format!(
-            "cannot reach the GitHub API at {api_url}: {error}; check --api-url and the network"
+            "cannot reach the {name} API at {api_url}: {error}; check --api-url and the network"
         ),
         Some(HttpError::Paused { until, .. }) => format!(
             "backfill of {} paused: the rate-limit budget is below the backfill reserve until {}; {resume}",
-            args.repo,
+            args.project,
             until.to_rfc3339()
         ),
         Some(HttpError::Unauthorized { .. }) => format!(
-            "GitHub refused the credentials: {error}; check the token in ${} (or the app's key)",
+            "{name} refused the credentials: {error}; check the token in ${} (or the app's key)",
             args.token_env
+                .clone()
+                .unwrap_or_else(|| default_token_env(descriptor))
         ),
-        _ => format!("backfill of {} stopped: {error}; {resume}", args.repo),
+        _ => format!("backfill of {} stopped: {error}; {resume}", args.project),
     };
     CliError::Usage(message)
 }
@@ -304,31 +381,22 @@ async fn print_document(store: &dyn SyncStore, report: &PassReport) -> Result<()
     Ok(())
 }
 
-/// The last rate-limit budget GitHub reported.
-struct Budget {
-    remaining: Option<u64>,
-    limit: Option<u64>,
-    reset_at: Option<DateTime<Utc>>,
-}
-
-/// The request summary: GitHub charges one rate-limit point per request that is not
-/// answered `304 Not Modified`.
-fn requests_line(requests: u64, not_modified: u64, budget: Option<&Budget>) -> String {
+/// The request summary: a request answered `304 Not Modified` costs no rate-limit point
+/// (GitHub charges one per other request).
+fn requests_line(requests: u64, not_modified: u64, budget: Option<&RateLimitStatus>) -> String {
     let mut line = format!(
         "requests: {requests} ({not_modified} not modified); rate-limit points used: {}",
         requests.saturating_sub(not_modified)
     );
     match budget {
-        Some(Budget {
-            remaining: Some(remaining),
-            limit,
-            reset_at,
-        }) => {
-            line.push_str(&format!(", remaining: {remaining}"));
-            if let Some(limit) = limit {
+        Some(status) if status.remaining.is_some() => {
+            if let Some(remaining) = status.remaining {
+                line.push_str(&format!(", remaining: {remaining}"));
+            }
+            if let Some(limit) = status.limit {
                 line.push_str(&format!(" of {limit}"));
             }
-            if let Some(reset) = reset_at {
+            if let Some(reset) = status.reset {
                 line.push_str(&format!(" (resets {})", reset.to_rfc3339()));
             }
         }
@@ -449,10 +517,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_repo_is_owner_slash_name() {
-        assert!(parse_repo("octocat/Hello-World").is_ok());
-        for bad in ["octocat", "/Hello-World", "octocat/", "a/b/c", ""] {
-            let err = parse_repo(bad).unwrap_err().to_string();
+    fn a_target_has_an_owner_and_a_name() {
+        assert!(parse_target("octocat/Hello-World").is_ok());
+        assert!(parse_target("group/sub/project").is_ok());
+        for bad in ["octocat", "/Hello-World", "octocat/", "a//c", ""] {
+            let err = parse_target(bad).unwrap_err().to_string();
             assert!(err.contains("OWNER/NAME"), "{bad}: {err}");
         }
     }
@@ -480,11 +549,7 @@ mod tests {
 
     #[test]
     fn the_request_summary_counts_304s_as_free() {
-        let budget = Budget {
-            remaining: Some(4990),
-            limit: Some(5000),
-            reset_at: None,
-        };
+        let budget = RateLimitStatus::new(Some(5000), Some(4990), None);
         assert_eq!(
             requests_line(10, 4, Some(&budget)),
             "requests: 10 (4 not modified); rate-limit points used: 6, remaining: 4990 of 5000"

@@ -171,29 +171,49 @@ pub async fn dead_letters(
 /// delivery). Returns whether every one was found and processed.
 pub async fn replay_deliveries(
     engine: &Engine,
-    provider: &str,
+    provider: Option<&str>,
     ids: &[String],
     as_json: bool,
     out: &mut dyn Write,
 ) -> Result<bool, CliError> {
-    let provider = ProviderKind::new(provider);
+    // Without --provider, every provider of the engine is asked for the id.
+    let providers: Vec<ProviderKind> = match provider {
+        Some(p) => vec![ProviderKind::new(p)],
+        None => engine.registry().iter().map(|d| d.kind.clone()).collect(),
+    };
     let mut results = Vec::with_capacity(ids.len());
     let mut all_ok = true;
     for id in ids {
         let delivery_id = DeliveryId::new(id.as_str());
-        let stored = engine.store().get_delivery(&provider, &delivery_id).await?;
-        let value = match stored {
-            None => {
-                all_ok = false;
-                json!({ "delivery_id": id, "error": format!("no delivery {id} of {provider} is stored") })
+        let mut found = Vec::new();
+        for provider in &providers {
+            if engine
+                .store()
+                .get_delivery(provider, &delivery_id)
+                .await?
+                .is_some()
+            {
+                found.push(provider.clone());
             }
-            Some(_) => {
+        }
+        let value = match found.as_slice() {
+            [] => {
+                all_ok = false;
+                let of = provider.map(|p| format!(" of {p}")).unwrap_or_default();
+                json!({ "delivery_id": id, "error": format!("no delivery {id}{of} is stored") })
+            }
+            [_, _, ..] => {
+                all_ok = false;
+                let names: Vec<&str> = found.iter().map(ProviderKind::as_str).collect();
+                json!({ "delivery_id": id, "error": format!("delivery {id} is stored for {}; say which with --provider", names.join(" and ")) })
+            }
+            [provider] => {
                 let report = engine
-                    .replay_delivery(&provider, &delivery_id, Utc::now())
+                    .replay_delivery(provider, &delivery_id, Utc::now())
                     .await?;
                 let attempts = engine
                     .store()
-                    .get_delivery(&provider, &delivery_id)
+                    .get_delivery(provider, &delivery_id)
                     .await?
                     .map(|d| d.attempts);
                 if report.phase != Some(DeliveryPhase::Processed) {

@@ -6,11 +6,11 @@ mod document;
 mod error;
 mod inspect;
 mod normalize;
+mod providers;
 mod records;
 mod replay;
-mod serve;
+mod service;
 mod store;
-mod worker;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -18,11 +18,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use kradle_sync_core::{Secret, WebhookAdapter};
+use kradle_sync_core::{Binding, Engine, EngineConfig, ProviderKind, ProviderRegistry, Secret};
+use kradle_sync_server::WorkerSettings;
 
 use crate::error::CliError;
 
-/// Two-way sync of issues, CI runs and repositories with GitHub (and more providers).
+/// Two-way sync of issues, CI runs and repositories with GitHub, GitLab, Jira and other
+/// providers.
 #[derive(Debug, Parser)]
 #[command(name = "kradle-sync", version, about, long_about = None)]
 struct Cli {
@@ -64,17 +66,17 @@ enum Command {
     /// Print the canonical events of one payload as JSON lines, or `ignored: reason` for
     /// event types out of scope.
     Normalize {
-        /// Provider type of the payload (`github`).
+        /// Provider type of the payload (`github`, …).
         #[arg(long)]
         provider: String,
-        /// The event name (GitHub: the X-GitHub-Event header). Guessed from the payload
-        /// when omitted.
+        /// The event name, where the provider sends it in a header (GitHub: the
+        /// X-GitHub-Event value). Guessed from the payload when omitted.
         #[arg(long)]
         event: Option<String>,
         /// The payload file, or `-` for standard input.
         file: String,
     },
-    /// Receive webhooks over HTTP into PostgreSQL and process them with in-process workers.
+    /// Receive webhooks over HTTP into a store and process them with in-process workers.
     ///
     /// Routes: `POST /webhooks/{provider}/{binding}` (the binding name may contain `/`,
     /// as is or percent-encoded: /webhooks/github/octo/repo), `GET /healthz` (up),
@@ -85,7 +87,7 @@ enum Command {
     /// accepting, finishes requests and claimed work, and gives back unfinished claims.
     Serve {
         #[command(flatten)]
-        store: StoreArgs,
+        store: ServiceStoreArgs,
         /// Address to listen on; port 0 picks a free one.
         #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
         listen: String,
@@ -112,7 +114,7 @@ enum Command {
         #[command(flatten)]
         worker: WorkerArgs,
     },
-    /// Claim stored deliveries from the PostgreSQL queue and process them until SIGTERM or
+    /// Claim stored deliveries from the store's queue and process them until SIGTERM or
     /// SIGINT (or, with --drain, until nothing is claimable).
     ///
     /// Any number of worker processes can share one store: claims carry a lease, a
@@ -121,7 +123,7 @@ enum Command {
     /// until they are dead-lettered. Prints a JSON summary on stdout when it stops.
     Worker {
         #[command(flatten)]
-        store: StoreArgs,
+        store: ServiceStoreArgs,
         /// The bindings file (the same as `serve`'s).
         #[arg(long, value_name = "FILE")]
         bindings: String,
@@ -186,13 +188,13 @@ enum DeliveriesCommand {
         /// The bindings file (the same as `serve`'s).
         #[arg(long, value_name = "FILE")]
         bindings: String,
-        /// The deliveries' provider.
-        #[arg(long, default_value = "github")]
-        provider: String,
+        /// The deliveries' provider (needed only when an id is stored under several).
+        #[arg(long)]
+        provider: Option<String>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
-        /// Delivery ids (GitHub: the X-GitHub-Delivery GUID).
+        /// Delivery ids (as the provider sent them, e.g. GitHub's X-GitHub-Delivery GUID).
         #[arg(required = true, value_name = "DELIVERY_ID")]
         ids: Vec<String>,
     },
@@ -202,6 +204,19 @@ enum DeliveriesCommand {
 #[derive(Debug, clap::Args)]
 struct StoreArgs {
     /// The PostgreSQL store, as a URL (`postgres://user@host:5432/db`).
+    #[arg(long, env = "KRADLE_STORE", value_name = "URL")]
+    store: String,
+    /// The schema the store lives in (created and migrated if missing).
+    #[arg(long, default_value = store::DEFAULT_SCHEMA)]
+    schema: String,
+}
+
+/// Where the service keeps its deliveries and state.
+#[derive(Debug, clap::Args)]
+struct ServiceStoreArgs {
+    /// `memory` (for trying things out: nothing outlives the process, one process only) or
+    /// a PostgreSQL URL (`postgres://user@host:5432/db`) shared by any number of `serve`
+    /// and `worker` processes.
     #[arg(long, env = "KRADLE_STORE", value_name = "URL")]
     store: String,
     /// The schema the store lives in (created and migrated if missing).
@@ -232,34 +247,34 @@ struct WorkerArgs {
 }
 
 impl WorkerArgs {
-    fn settings(&self, concurrency: usize) -> Result<worker::WorkerSettings, CliError> {
+    fn settings(&self, concurrency: usize) -> Result<WorkerSettings, CliError> {
         if self.lease == 0 {
             return Err(CliError::Usage("--lease must be at least 1 second".into()));
         }
-        Ok(worker::WorkerSettings {
-            id: self.worker_id.clone().unwrap_or_else(worker::default_id),
-            concurrency,
-            lease: std::time::Duration::from_secs(self.lease),
-            batch: self.batch.max(1),
-            poll: std::time::Duration::from_millis(self.poll_ms.max(10)),
-            drain: self.drain,
-        })
+        Ok(WorkerSettings::new(
+            self.worker_id
+                .clone()
+                .unwrap_or_else(kradle_sync_server::default_id),
+        )
+        .with_concurrency(concurrency)
+        .with_lease(std::time::Duration::from_secs(self.lease))
+        .with_batch(self.batch)
+        .with_poll(std::time::Duration::from_millis(self.poll_ms.max(10)))
+        .with_drain(self.drain))
     }
 }
 
-/// The interfaces a provider of this build supports (none for an unknown one: the
-/// binding's validation then names the problem).
-fn supported(provider: &str) -> Vec<kradle_sync_core::Interface> {
-    adapters()
-        .into_iter()
-        .find(|a| a.descriptor().kind.as_str() == provider)
-        .map(|a| a.descriptor().interfaces.clone())
-        .unwrap_or_default()
+/// Loads a bindings file (secrets from the environment).
+fn load_bindings(path: &str, registry: &ProviderRegistry) -> Result<Vec<Binding>, CliError> {
+    let declared = bindings::load(path, &|var| std::env::var(var).ok(), &|p| {
+        providers::supported(registry, p)
+    })?;
+    Ok(declared.into_iter().map(|d| d.binding).collect())
 }
 
-/// Loads the bindings file of a service command (secrets from the environment).
-fn service_bindings(path: &str) -> Result<Vec<kradle_sync_core::Binding>, CliError> {
-    let bindings = bindings::load(path, &|var| std::env::var(var).ok(), &supported)?;
+/// Loads the bindings file of a service command.
+fn service_bindings(path: &str, registry: &ProviderRegistry) -> Result<Vec<Binding>, CliError> {
+    let bindings = load_bindings(path, registry)?;
     if bindings.is_empty() {
         return Err(CliError::Usage(format!(
             "{path} declares no bindings; add a [[binding]] table (see the README)"
@@ -268,8 +283,20 @@ fn service_bindings(path: &str) -> Result<Vec<kradle_sync_core::Binding>, CliErr
     Ok(bindings)
 }
 
-fn adapters() -> Vec<Arc<dyn WebhookAdapter>> {
-    vec![Arc::new(kradle_provider_github::GithubWebhooks::new())]
+/// The engine of the service commands: every provider of this build and the bindings.
+fn service_engine(
+    store: Arc<dyn kradle_sync_core::SyncStore>,
+    registry: &ProviderRegistry,
+    bindings: Vec<Binding>,
+    max_body_bytes: usize,
+) -> Result<Engine, CliError> {
+    let mut config = EngineConfig::default();
+    config.max_body_bytes = max_body_bytes;
+    let mut builder = Engine::builder(store).registry(registry).config(config);
+    for binding in bindings {
+        builder = builder.binding(binding);
+    }
+    Ok(builder.build()?)
 }
 
 fn read_all(file: &str) -> Result<Vec<u8>, CliError> {
@@ -307,6 +334,7 @@ fn parse_secrets(pairs: &[String]) -> Result<BTreeMap<String, Secret>, CliError>
 }
 
 async fn execute(cli: Cli) -> Result<(), CliError> {
+    let registry = providers::registry();
     match cli.command {
         Command::Replay {
             file,
@@ -318,7 +346,7 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
         } => {
             let secrets = parse_secrets(&secrets)?;
             let bindings = match bindings {
-                Some(path) => bindings::load(&path, &|var| std::env::var(var).ok(), &supported)?,
+                Some(path) => load_bindings(&path, &registry)?,
                 None => Vec::new(),
             };
             let store = store::open(&store, &schema, 10).await?;
@@ -337,9 +365,15 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
                 strict,
             };
             let mut warn = |m: String| eprintln!("kradle-sync: {m}");
-            let stats =
-                replay::run(&mut input, store.clone(), adapters(), options, &mut warn).await?;
-            let doc = document::build(store.as_ref(), &stats).await?;
+            let stats = replay::run(
+                &mut input,
+                store.sync.clone(),
+                &registry,
+                options,
+                &mut warn,
+            )
+            .await?;
+            let doc = document::build(store.sync.as_ref(), &stats).await?;
             let mut out = std::io::stdout().lock();
             serde_json::to_writer_pretty(&mut out, &doc)
                 .map_err(|e| CliError::Usage(e.to_string()))?;
@@ -350,17 +384,12 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
             event,
             file,
         } => {
-            let adapter = adapters()
-                .into_iter()
-                .find(|a| a.descriptor().kind.as_str() == provider)
-                .ok_or_else(|| {
-                    CliError::Usage(format!(
-                        "unknown provider `{provider}`; this build knows github"
-                    ))
-                })?;
+            let plugin = registry
+                .plugin(&ProviderKind::new(provider.as_str()))
+                .map_err(|_| CliError::Usage(providers::unknown(&registry, &provider)))?;
             let body = read_all(&file)?;
             let mut out = std::io::stdout().lock();
-            for line in normalize::run(adapter.as_ref(), event.as_deref(), body)? {
+            for line in normalize::run(plugin.as_ref(), event.as_deref(), body)? {
                 writeln!(out, "{line}")?;
             }
         }
@@ -374,25 +403,25 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
             max_in_flight,
             worker,
         } => {
-            let bindings = service_bindings(&bindings)?;
+            let bindings = service_bindings(&bindings, &registry)?;
             if request_timeout == 0 || max_in_flight == 0 {
                 return Err(CliError::Usage(
                     "--request-timeout and --max-in-flight must be at least 1".into(),
                 ));
             }
-            let settings = serve::ServeSettings {
+            let settings = service::ServeSettings {
                 listen,
-                body_limit,
+                receiver: kradle_sync_server::ReceiverSettings::default()
+                    .with_body_limit(body_limit)
+                    .with_request_timeout(std::time::Duration::from_secs(request_timeout))
+                    .with_max_in_flight(max_in_flight),
                 workers,
-                worker: worker.settings(workers)?,
-                request_timeout: std::time::Duration::from_secs(request_timeout),
-                max_in_flight,
+                worker: worker.settings(workers.max(1))?,
             };
             let connections = u32::try_from(workers.saturating_mul(2) + 8).unwrap_or(64);
-            let pg =
-                store::open_postgres(&store.store, &store.schema, connections, "serve").await?;
-            let engine = worker::engine(Arc::new(pg.clone()), adapters(), bindings, body_limit)?;
-            serve::run(pg, Arc::new(engine), settings).await?;
+            let opened = store::open(&store.store, &store.schema, connections).await?;
+            let engine = service_engine(opened.sync.clone(), &registry, bindings, body_limit)?;
+            service::run_serve(opened, Arc::new(engine), settings).await?;
         }
         Command::Worker {
             store,
@@ -401,33 +430,18 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
             health_listen,
             worker,
         } => {
-            let bindings = service_bindings(&bindings)?;
+            let bindings = service_bindings(&bindings, &registry)?;
             let settings = worker.settings(concurrency)?;
             let connections = u32::try_from(concurrency.saturating_mul(2) + 2).unwrap_or(64);
-            let pg =
-                store::open_postgres(&store.store, &store.schema, connections, "worker").await?;
-            let engine = worker::engine(
-                Arc::new(pg.clone()),
-                adapters(),
+            let opened = store::open(&store.store, &store.schema, connections).await?;
+            let engine = service_engine(
+                opened.sync.clone(),
+                &registry,
                 bindings,
-                kradle_sync_core::EngineConfig::default().max_body_bytes,
+                EngineConfig::default().max_body_bytes,
             )?;
-            let (stop, stopped) = tokio::sync::watch::channel(false);
-            let signal = serve::wait_for_signal();
-            tokio::spawn(async move {
-                signal.await;
-                tracing::info!("shutting down: finishing claimed work");
-                let _ = stop.send(true);
-            });
-            let status = Arc::new(worker::WorkerStatus::default());
-            if let Some(listen) = &health_listen {
-                serve::worker_health(listen, status.clone(), stopped.clone()).await?;
-            }
-            tracing::info!(worker = %settings.id, concurrency, schema = pg.schema(), "worker started");
-            let totals = worker::run(pg, Arc::new(engine), settings, status, stopped).await;
-            let mut out = std::io::stdout().lock();
-            serde_json::to_writer(&mut out, &totals).map_err(|e| CliError::Usage(e.to_string()))?;
-            writeln!(out)?;
+            service::run_worker(opened, Arc::new(engine), settings, health_listen.as_deref())
+                .await?;
         }
         Command::Conflicts {
             store,
@@ -447,7 +461,7 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
             let mut out = std::io::stdout().lock();
             inspect::dead_letters(&pg, binding.as_deref(), json, &mut out).await?;
         }
-        Command::Backfill(args) => backfill::run(args).await?,
+        Command::Backfill(args) => backfill::run(args, &registry).await?,
         Command::Deliveries {
             command:
                 DeliveriesCommand::Replay {
@@ -458,18 +472,24 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
                     ids,
                 },
         } => {
-            let bindings = service_bindings(&bindings)?;
+            let bindings = service_bindings(&bindings, &registry)?;
+            if let Some(p) = &provider
+                && registry.get(&ProviderKind::new(p.as_str())).is_err()
+            {
+                return Err(CliError::Usage(providers::unknown(&registry, p)));
+            }
             let pg =
                 store::open_postgres(&store.store, &store.schema, 2, "deliveries replay").await?;
-            let engine = worker::engine(
+            let engine = service_engine(
                 Arc::new(pg),
-                adapters(),
+                &registry,
                 bindings,
-                kradle_sync_core::EngineConfig::default().max_body_bytes,
+                EngineConfig::default().max_body_bytes,
             )?;
             let all = {
                 let mut out = std::io::stdout().lock();
-                inspect::replay_deliveries(&engine, &provider, &ids, json, &mut out).await?
+                inspect::replay_deliveries(&engine, provider.as_deref(), &ids, json, &mut out)
+                    .await?
             };
             if !all {
                 return Err(CliError::Usage(

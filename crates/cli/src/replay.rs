@@ -8,8 +8,8 @@ use chrono::{DateTime, Duration, Utc};
 use kradle_sync_core::delivery::DeliveryPhase;
 use kradle_sync_core::write_intent::Actor;
 use kradle_sync_core::{
-    Binding, BindingId, Engine, Error, Fields, Headers, NativeId, ProviderKind, Receipt,
-    ResourceKind, Secret, SyncStore, WebhookAdapter, WebhookRequest,
+    Binding, BindingId, Engine, Error, Fields, Headers, NativeId, ProviderKind, ProviderRegistry,
+    Receipt, ResourceKind, Secret, SyncStore, WebhookRequest,
 };
 
 use crate::document::Stats;
@@ -31,15 +31,11 @@ pub struct ReplayOptions {
 pub async fn run(
     input: &mut dyn BufRead,
     store: Arc<dyn SyncStore>,
-    adapters: Vec<Arc<dyn WebhookAdapter>>,
+    registry: &ProviderRegistry,
     options: ReplayOptions,
     warn: &mut dyn FnMut(String),
 ) -> Result<Stats, CliError> {
-    let mut builder = Engine::builder(store);
-    for adapter in &adapters {
-        builder = builder.adapter(adapter.clone());
-    }
-    let mut engine = builder.build()?;
+    let mut engine = Engine::builder(store).registry(registry).build()?;
     for binding in options.bindings {
         engine.add_binding(binding)?;
     }
@@ -105,18 +101,7 @@ impl Replay {
             .engine
             .registry()
             .get(&ProviderKind::new(provider))
-            .map_err(|_| {
-                let known: Vec<String> = self
-                    .engine
-                    .registry()
-                    .iter()
-                    .map(|d| d.kind.to_string())
-                    .collect();
-                format!(
-                    "unknown provider `{provider}`; this build knows {}",
-                    known.join(", ")
-                )
-            })?;
+            .map_err(|_| crate::providers::unknown(self.engine.registry(), provider))?;
         let secret = self.secrets.get(provider).cloned();
         let binding = crate::bindings::implicit(name, descriptor, secret);
         self.engine.add_binding(binding).map_err(|e| match e {
@@ -164,10 +149,7 @@ impl Replay {
         };
         match record {
             Record::Delivery { headers, body, .. } => {
-                let request = WebhookRequest {
-                    headers: Headers::from_pairs(headers),
-                    body: body.into_bytes(),
-                };
+                let request = WebhookRequest::new(Headers::from_pairs(headers), body.into_bytes());
                 match self.engine.ingest(&binding, request, now).await {
                     Ok((Receipt::Duplicate(_), _)) => self.stats.duplicates += 1,
                     Ok((Receipt::Accepted(id), report)) => {
@@ -193,6 +175,11 @@ impl Replay {
                             _ if report.ignored.is_some() => self.stats.ignored += 1,
                             _ => {}
                         }
+                    }
+                    Ok((other, _)) => {
+                        return Err(format!(
+                            "delivery received as {other:?}, which replay does not count"
+                        ));
                     }
                     Err(err @ (Error::Store { .. } | Error::Contention { .. })) => {
                         return Err(err.to_string());

@@ -8,7 +8,7 @@ use std::time::Duration;
 use kradle_store_memory::MemoryStore;
 use kradle_store_postgres::PostgresStore;
 use kradle_store_postgres::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use kradle_sync_core::SyncStore;
+use kradle_sync_core::{HttpCache, SyncStore, WorkQueue};
 
 use crate::error::CliError;
 
@@ -62,17 +62,40 @@ pub fn redact(spec: &str) -> String {
     }
 }
 
+/// An opened store, in each of its roles.
+#[derive(Clone)]
+pub struct Opened {
+    /// The records.
+    pub sync: Arc<dyn SyncStore>,
+    /// The work queue.
+    pub queue: Arc<dyn WorkQueue>,
+    /// The HTTP cache.
+    pub cache: Arc<dyn HttpCache>,
+    /// What to call it in logs: `memory`, or the PostgreSQL schema.
+    pub label: String,
+}
+
 /// Opens a store for commands that work on any store.
-pub async fn open(
-    spec: &str,
-    schema: &str,
-    max_connections: u32,
-) -> Result<Arc<dyn SyncStore>, CliError> {
+pub async fn open(spec: &str, schema: &str, max_connections: u32) -> Result<Opened, CliError> {
     match StoreSpec::parse(spec)? {
-        StoreSpec::Memory => Ok(Arc::new(MemoryStore::new())),
-        StoreSpec::Postgres(url) => Ok(Arc::new(
-            open_postgres_url(&url, schema, max_connections).await?,
-        )),
+        StoreSpec::Memory => {
+            let store = Arc::new(MemoryStore::new());
+            Ok(Opened {
+                sync: store.clone(),
+                queue: store.clone(),
+                cache: store,
+                label: "memory".into(),
+            })
+        }
+        StoreSpec::Postgres(url) => {
+            let store = Arc::new(open_postgres_url(&url, schema, max_connections).await?);
+            Ok(Opened {
+                label: format!("postgres schema {}", store.schema()),
+                sync: store.clone(),
+                queue: store.clone(),
+                cache: store,
+            })
+        }
     }
 }
 

@@ -231,6 +231,8 @@ fn backfill_command(server: &MockServer, extra: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kradle-sync"));
     cmd.args([
         "backfill",
+        "--provider",
+        "github",
         "--repo",
         REPO,
         "--api-url",
@@ -350,7 +352,7 @@ async fn a_second_pass_over_an_unchanged_repository_costs_no_rate_limit_points()
     let github = GithubClient::builder(reqwest::Client::new())
         .base_url(server.uri())
         .auth(GithubAuth::token(Secret::new(TOKEN)))
-        .cache(dyn_store)
+        .cache(store.clone())
         .build()
         .unwrap()
         .for_backfill();
@@ -571,25 +573,51 @@ async fn a_rerun_on_postgres_costs_no_points_and_a_killed_backfill_resumes_at_it
 #[test]
 fn errors_say_what_to_fix() {
     let bin = env!("CARGO_BIN_EXE_kradle-sync");
-    let cases: [(&[&str], Option<&str>, &str); 4] = [
+    let cases: [(&[&str], Option<&str>, &str); 6] = [
         (
-            &["backfill", "--repo", "octocat/Hello-World"],
+            &[
+                "backfill",
+                "--provider",
+                "github",
+                "--repo",
+                "octocat/Hello-World",
+            ],
             None,
             "no GitHub token: $GITHUB_TOKEN is not set",
         ),
         (
-            &["backfill", "--repo", "octocat"],
+            &["backfill", "--provider", "github", "--repo", "octocat"],
             Some("t"),
-            "--repo takes OWNER/NAME",
+            "--project takes OWNER/NAME (GitHub)",
         ),
         (
-            &["backfill", "--repo", "a/b", "--resources", "issues,prs"],
+            &["backfill", "--provider", "github", "--repo", "a/b/c"],
+            Some("t"),
+            "a GitHub repository is named OWNER/NAME",
+        ),
+        (
+            &["backfill", "--provider", "gitea", "--repo", "a/b"],
+            Some("t"),
+            "unknown provider `gitea`; this build knows github",
+        ),
+        (
+            &[
+                "backfill",
+                "--provider",
+                "github",
+                "--repo",
+                "a/b",
+                "--resources",
+                "issues,prs",
+            ],
             Some("t"),
             "unknown resource `prs`",
         ),
         (
             &[
                 "backfill",
+                "--provider",
+                "github",
                 "--repo",
                 "a/b",
                 "--api-url",

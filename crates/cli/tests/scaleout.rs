@@ -323,14 +323,14 @@ impl Delivery {
     }
 
     fn request(&self) -> WebhookRequest {
-        WebhookRequest {
-            headers: Headers::from_pairs([
+        WebhookRequest::new(
+            Headers::from_pairs([
                 ("X-GitHub-Event", self.event.clone()),
                 ("X-GitHub-Delivery", self.id.clone()),
                 ("X-Hub-Signature-256", self.signature()),
             ]),
-            body: self.body.clone(),
-        }
+            self.body.clone(),
+        )
     }
 }
 

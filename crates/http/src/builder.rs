@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use kradle_sync_core::{BindingId, ProviderKind, RetryPolicy, SyncStore};
+use kradle_sync_core::{BindingId, HttpCache, ProviderKind, RetryPolicy};
 use reqwest::Url;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 
@@ -46,7 +46,7 @@ pub struct ApiClientBuilder {
     retry: RetryPolicy,
     budget: BudgetPolicy,
     rate_limits: Option<Arc<RateLimits>>,
-    cache: Option<Arc<dyn SyncStore>>,
+    cache: Option<Arc<dyn HttpCache>>,
     clock: Arc<dyn Clock>,
     sleeper: Arc<dyn Sleeper>,
     jitter: Jitter,
@@ -119,10 +119,11 @@ impl ApiClientBuilder {
         self
     }
 
-    /// The store whose `cache_get`/`cache_put` keep ETags. Without one, reads are
+    /// Where ETags and the bodies they name are kept (a store implementing
+    /// [`HttpCache`], or your own). Without one, reads are
     /// unconditional.
-    pub fn cache(mut self, store: Arc<dyn SyncStore>) -> Self {
-        self.cache = Some(store);
+    pub fn cache(mut self, cache: Arc<dyn HttpCache>) -> Self {
+        self.cache = Some(cache);
         self
     }
 

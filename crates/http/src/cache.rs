@@ -1,4 +1,4 @@
-//! The ETag cache, kept in the host's [`SyncStore`](kradle_sync_core::SyncStore).
+//! The ETag cache, kept in the host's [`HttpCache`](kradle_sync_core::HttpCache).
 //!
 //! Key: method, full URL and account, so two tokens never share an entry. Value: a
 //! [`CacheEntry`] whose `body` holds the response body behind a short frame that also
@@ -43,14 +43,12 @@ pub(crate) fn entry(headers: &HeaderMap, body: &[u8]) -> Option<CacheEntry> {
     framed.extend(serde_json::to_vec(&kept).ok()?);
     framed.push(b'\n');
     framed.extend_from_slice(body);
-    Some(CacheEntry {
-        etag,
-        last_modified: headers
-            .get(LAST_MODIFIED)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        body: framed,
-    })
+    let mut entry = CacheEntry::new(etag, framed);
+    entry.last_modified = headers
+        .get(LAST_MODIFIED)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    Some(entry)
 }
 
 /// The kept headers and the body of a cached entry.
@@ -99,11 +97,7 @@ mod tests {
             "<https://x.test/2>; rel=\"next\""
         );
         assert!(kept.get("x-ratelimit-remaining").is_none());
-        let bare = CacheEntry {
-            etag: "x".into(),
-            last_modified: None,
-            body: b"[1]".to_vec(),
-        };
+        let bare = CacheEntry::new("x", b"[1]".to_vec());
         assert_eq!(unframe(&bare).1, b"[1]");
         assert!(entry(&HeaderMap::new(), body).is_none());
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::Stream;
-use kradle_sync_core::{BindingId, Page, PageRequest, ProviderKind, RetryPolicy, SyncStore};
+use kradle_sync_core::{BindingId, HttpCache, Page, PageRequest, ProviderKind, RetryPolicy};
 use reqwest::Url;
 use reqwest::header::HeaderMap;
 use serde::de::DeserializeOwned;
@@ -40,7 +40,7 @@ pub(crate) struct Inner {
     pub(crate) retry: RetryPolicy,
     pub(crate) budget: BudgetPolicy,
     pub(crate) rate_limits: Arc<RateLimits>,
-    pub(crate) cache: Option<Arc<dyn SyncStore>>,
+    pub(crate) cache: Option<Arc<dyn HttpCache>>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) sleeper: Arc<dyn Sleeper>,
     pub(crate) jitter: Jitter,
@@ -191,10 +191,7 @@ impl ApiClient {
                             cursor: cursor.clone(),
                         });
                     }
-                    Some(cursor) => Some(PageRequest {
-                        cursor: Some(cursor.clone()),
-                        per_page: page.per_page,
-                    }),
+                    Some(cursor) => Some(PageRequest::after(cursor.clone(), page.per_page)),
                     None => None,
                 };
                 Ok(Some((got, (next, seen))))
@@ -211,11 +208,7 @@ impl ApiClient {
         per_page: u32,
     ) -> Result<Page<Value>, HttpError> {
         use futures::TryStreamExt;
-        let mut all = Page {
-            items: Vec::new(),
-            next: None,
-            not_modified: true,
-        };
+        let mut all = Page::last(Vec::new()).with_not_modified(true);
         let mut pages =
             std::pin::pin!(self.pages(request, pagination, PageRequest::first(per_page)));
         while let Some(page) = pages.try_next().await? {

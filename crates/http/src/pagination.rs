@@ -140,11 +140,7 @@ impl Pagination for LinkPagination {
         let items = self.items.take(response, &mut value)?;
         let next = find_link(&response.headers, "next")
             .map(|target| response.url.join(&target).map_or(target, |u| u.to_string()));
-        Ok(Page {
-            items,
-            next,
-            not_modified: response.not_modified,
-        })
+        Ok(Page::new(items, next).with_not_modified(response.not_modified))
     }
 }
 
@@ -202,11 +198,7 @@ impl Pagination for PageNumberPagination {
             .map(str::trim)
             .filter(|n| !n.is_empty())
             .map(str::to_owned);
-        Ok(Page {
-            items,
-            next,
-            not_modified: response.not_modified,
-        })
+        Ok(Page::new(items, next).with_not_modified(response.not_modified))
     }
 }
 
@@ -286,11 +278,10 @@ impl Pagination for TokenPagination {
             .filter(|t| !t.is_empty())
             .map(str::to_owned);
         let items = self.items.take(response, &mut value)?;
-        Ok(Page {
-            items,
-            next: if is_last == Some(true) { None } else { token },
-            not_modified: response.not_modified,
-        })
+        Ok(
+            Page::new(items, if is_last == Some(true) { None } else { token })
+                .with_not_modified(response.not_modified),
+        )
     }
 }
 
@@ -371,11 +362,8 @@ impl Pagination for OffsetPagination {
             || (is_last.is_none()
                 && total.is_none()
                 && (items.len() as u64) < u64::from(page.per_page));
-        Ok(Page {
-            items,
-            next: (!done).then(|| after.to_string()),
-            not_modified: response.not_modified,
-        })
+        Ok(Page::new(items, (!done).then(|| after.to_string()))
+            .with_not_modified(response.not_modified))
     }
 }
 
@@ -519,10 +507,7 @@ mod tests {
         // Parameters in the body stay JSON numbers.
         let req = OffsetPagination::new().params_in(ParamsIn::Body).apply(
             ApiRequest::post("/rest/api/3/search").json(json!({"jql": "x"})),
-            &PageRequest {
-                cursor: Some("50".into()),
-                per_page: 50,
-            },
+            &PageRequest::after("50", 50),
         );
         assert_eq!(
             req.body(),

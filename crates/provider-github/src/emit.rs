@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use kradle_sync_core::{
     Authority, Canonical, CanonicalEvent, Change, DeliveryId, ExternalTarget, ExternalVersion,
-    Fields, LinkInfo, NativeId, ProviderKind, Removal, ResourceKind,
+    Fields, LinkInfo, NativeId, Removal, ResourceKind,
 };
 
 use crate::PROVIDER;
@@ -57,28 +57,25 @@ pub(crate) struct Subject {
 
 impl Subject {
     fn version(&self) -> ExternalVersion {
-        ExternalVersion {
-            updated_at: self.updated_at,
-            sequence: None,
-            etag: None,
-        }
+        let mut version = ExternalVersion::default();
+        version.updated_at = self.updated_at;
+        version
     }
 
     /// An event about this object.
     pub fn event(self, origin: Origin<'_>, change: Change) -> CanonicalEvent {
-        CanonicalEvent {
-            provider: ProviderKind::new(PROVIDER),
-            delivery_id: origin.delivery_id.clone(),
-            interface: self.kind.interface(),
-            kind: self.kind,
-            native_id: self.native_id,
-            action: origin.action.to_owned(),
-            event_time: self.updated_at,
-            target: self.target,
-            link: self.link,
-            authority: origin.authority,
+        CanonicalEvent::new(
+            PROVIDER,
+            origin.delivery_id.clone(),
+            self.kind,
+            self.native_id,
+            origin.action,
+            origin.authority,
             change,
-        }
+        )
+        .with_event_time(self.updated_at)
+        .with_target(self.target)
+        .with_link(self.link)
     }
 
     /// The object was seen with these fields.

@@ -103,6 +103,39 @@ impl fmt::Display for GithubEvent {
     }
 }
 
+impl GithubEvent {
+    /// The event a bare payload most likely came with, judged by its top-level keys, for
+    /// a payload seen without its `X-GitHub-Event` header (a file someone saved).
+    ///
+    /// ```
+    /// use kradle_provider_github::GithubEvent;
+    /// let payload = serde_json::json!({ "action": "opened", "issue": {}, "repository": {} });
+    /// assert_eq!(GithubEvent::guess(&payload), Some(GithubEvent::Issues));
+    /// ```
+    pub fn guess(payload: &serde_json::Value) -> Option<Self> {
+        let has = |k: &str| payload.get(k).is_some();
+        Some(match () {
+            _ if has("zen") && has("hook_id") => GithubEvent::Ping,
+            _ if has("issue") && has("comment") => GithubEvent::IssueComment,
+            _ if has("issue") => GithubEvent::Issues,
+            _ if has("pull_request") && has("review") => GithubEvent::PullRequestReview,
+            _ if has("pull_request") && has("comment") => GithubEvent::PullRequestReviewComment,
+            _ if has("pull_request") => GithubEvent::PullRequest,
+            _ if has("workflow_run") => GithubEvent::WorkflowRun,
+            _ if has("workflow_job") => GithubEvent::WorkflowJob,
+            _ if has("check_run") => GithubEvent::CheckRun,
+            _ if has("check_suite") => GithubEvent::CheckSuite,
+            _ if has("deployment_status") => GithubEvent::DeploymentStatus,
+            _ if has("deployment") => GithubEvent::Deployment,
+            _ if has("label") => GithubEvent::Label,
+            _ if has("milestone") => GithubEvent::Milestone,
+            _ if has("sha") && has("context") && has("state") => GithubEvent::Status,
+            _ if has("ref") && has("before") && has("after") && has("commits") => GithubEvent::Push,
+            _ => return None,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,9 +4,9 @@
 use kradle_sync_core::{Change, ExternalTarget, LinkInfo, ResourceKind};
 use serde::Deserialize;
 
+use crate::delivery::{Delivery, Normalized, Outcome};
 use crate::emit::{Origin, Subject};
 use crate::error::GithubError;
-use crate::normalize::{Delivery, Normalized, Outcome};
 use crate::wire::{RepoRef, native_id};
 
 /// The condition a `ping` proves.
@@ -45,22 +45,19 @@ pub(crate) fn normalize_ping(
             native_id: native_id(repository.id),
             updated_at: None,
             target: target.clone(),
-            link: LinkInfo {
-                number: None,
-                node_id: repository.node_id.clone(),
-                url: repository.html_url.clone(),
-                api_url: repository.url.clone(),
-            },
+            link: LinkInfo::default()
+                .with_number(None)
+                .with_node_id(repository.node_id.clone())
+                .with_url(repository.html_url.clone())
+                .with_api_url(repository.url.clone()),
         },
         (None, Some(hook_id)) => Subject {
             kind: ResourceKind::Repository,
             native_id: native_id(hook_id),
             updated_at: None,
             target: None,
-            link: LinkInfo {
-                api_url: ping.hook.as_ref().and_then(|hook| hook.url.clone()),
-                ..LinkInfo::default()
-            },
+            link: LinkInfo::default()
+                .with_api_url(ping.hook.as_ref().and_then(|hook| hook.url.clone())),
         },
         (None, None) => {
             return Err(GithubError::Shape {
@@ -164,10 +161,7 @@ pub(crate) fn normalize_installation(
         native_id: native_id(installation.id),
         updated_at: None,
         target: None,
-        link: LinkInfo {
-            url: installation.html_url,
-            ..LinkInfo::default()
-        },
+        link: LinkInfo::default().with_url(installation.html_url),
     };
     let event = subject.event(Origin::webhook(delivery.id, &action), change);
     Ok(Normalized {
@@ -216,10 +210,7 @@ pub(crate) fn normalize_installation_repositories(
                 native_id: native_id(repo.id),
                 updated_at: None,
                 target: Some(ExternalTarget::from_path(repo.full_name)),
-                link: LinkInfo {
-                    node_id: repo.node_id,
-                    ..LinkInfo::default()
-                },
+                link: LinkInfo::default().with_node_id(repo.node_id),
             };
             subject.event(origin, change)
         })

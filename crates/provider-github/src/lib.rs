@@ -2,6 +2,7 @@
 
 pub mod api;
 mod cicd;
+mod delivery;
 mod descriptor;
 mod emit;
 mod error;
@@ -11,6 +12,7 @@ mod hooks;
 mod issue_tracking;
 mod normalize;
 mod ordering;
+mod plugin;
 mod rest;
 mod signature;
 mod wire;
@@ -18,13 +20,14 @@ mod wire;
 use std::sync::OnceLock;
 
 use kradle_sync_core::{
-    CanonicalEvent, DeliveryId, Error, NormalizedWebhook, ProviderDescriptor, ResourceKind, Secret,
-    VerifiedWebhook, WebhookAdapter, WebhookRequest,
+    CanonicalEvent, DeliveryId, Error, NormalizedWebhook, ProviderDescriptor, ResourceKind,
+    VerifiedWebhook, WebhookAdapter, WebhookKey, WebhookRequest,
 };
 
 pub use api::{GithubApp, GithubAuth, GithubClient, GithubClientBuilder};
 pub use descriptor::descriptor;
 pub use event_name::GithubEvent;
+pub use plugin::GithubPlugin;
 pub use signature::sign_webhook;
 
 /// The provider type name under which GitHub is registered.
@@ -39,13 +42,13 @@ pub const PROVIDER: &str = "github";
 /// use kradle_sync_core::{Headers, WebhookAdapter, WebhookRequest};
 ///
 /// let body = br#"{"zen":"Design for failure.","hook_id":1,"repository":{"id":2,"full_name":"o/r"}}"#;
-/// let request = WebhookRequest {
-///     headers: Headers::from_pairs([
+/// let request = WebhookRequest::new(
+///     Headers::from_pairs([
 ///         ("X-GitHub-Event", "ping"),
 ///         ("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
 ///     ]),
-///     body: body.to_vec(),
-/// };
+///     body.to_vec(),
+/// );
 /// let normalized = GithubWebhooks::new().normalize_webhook(&request)?;
 /// assert_eq!(normalized.target.map(|t| t.path).as_deref(), Some("o/r"));
 /// assert_eq!(normalized.events.len(), 1);
@@ -63,18 +66,25 @@ impl GithubWebhooks {
     }
 }
 
-impl WebhookAdapter for GithubWebhooks {
-    fn descriptor(&self) -> &ProviderDescriptor {
+impl GithubWebhooks {
+    /// The descriptor, built once.
+    pub(crate) fn descriptor_static(&self) -> &'static ProviderDescriptor {
         static DESCRIPTOR: OnceLock<ProviderDescriptor> = OnceLock::new();
         DESCRIPTOR.get_or_init(descriptor)
+    }
+}
+
+impl WebhookAdapter for GithubWebhooks {
+    fn descriptor(&self) -> &ProviderDescriptor {
+        self.descriptor_static()
     }
 
     fn verify_webhook(
         &self,
         request: &WebhookRequest,
-        secret: &Secret,
+        key: &WebhookKey<'_>,
     ) -> Result<VerifiedWebhook, Error> {
-        Ok(signature::verify(request, secret)?)
+        Ok(signature::verify(request, key)?)
     }
 
     fn normalize_webhook(&self, request: &WebhookRequest) -> Result<NormalizedWebhook, Error> {

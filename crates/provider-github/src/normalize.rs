@@ -1,65 +1,16 @@
 //! Webhook normalization: from the event header and the raw body to canonical events.
 
-use kradle_sync_core::{
-    CanonicalEvent, DeliveryId, ExternalTarget, NormalizedWebhook, WebhookRequest,
-};
-use serde::de::{DeserializeOwned, IgnoredAny};
+use kradle_sync_core::{DeliveryId, NormalizedWebhook, WebhookRequest};
+use serde::de::IgnoredAny;
 
 use crate::cicd::{actions, checks, deployment};
+use crate::delivery::{Delivery, Normalized, Outcome};
 use crate::error::GithubError;
 use crate::event_name::GithubEvent;
 use crate::forge::{git_ref, pull_request, repository};
 use crate::signature::{DELIVERY_HEADER, EVENT_HEADER, required_header};
 use crate::wire::{Envelope, RepoRef};
 use crate::{hooks, issue_tracking};
-
-/// What one event's normalizer made of a body.
-#[derive(Debug)]
-pub(crate) struct Normalized {
-    /// The payload's action.
-    pub action: Option<String>,
-    /// The repository the payload is about.
-    pub target: Option<ExternalTarget>,
-    /// The events, or why there are none.
-    pub outcome: Outcome,
-}
-
-/// Events, or the reason a payload produces none.
-#[derive(Debug)]
-pub(crate) enum Outcome {
-    /// Canonical events (possibly none).
-    Events(Vec<CanonicalEvent>),
-    /// Out of scope, and why.
-    Ignored(String),
-}
-
-/// Everything a normalizer needs besides the body.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Delivery<'a> {
-    /// The delivery id.
-    pub id: &'a DeliveryId,
-    /// The event name as GitHub sent it.
-    pub event: &'a str,
-}
-
-impl Delivery<'_> {
-    /// Reads the body into a typed payload; errors name the event and serde's position.
-    pub fn parse<T: DeserializeOwned>(&self, body: &[u8]) -> Result<T, GithubError> {
-        serde_json::from_slice(body).map_err(|source| GithubError::Json {
-            context: format!("`{}` webhook body", self.event),
-            source,
-        })
-    }
-
-    /// The reason an action of this event produces nothing.
-    pub fn unknown_action(&self, action: &str) -> Outcome {
-        Outcome::Ignored(format!(
-            "action `{action}` of `{}` events is not one kradle-sync syncs; the delivery was \
-             accepted and produced no events",
-            self.event
-        ))
-    }
-}
 
 /// Normalizes one request.
 pub(crate) fn normalize(request: &WebhookRequest) -> Result<NormalizedWebhook, GithubError> {
@@ -118,13 +69,11 @@ pub(crate) fn normalize(request: &WebhookRequest) -> Result<NormalizedWebhook, G
         Outcome::Events(events) => (events, None),
         Outcome::Ignored(reason) => (Vec::new(), Some(reason)),
     };
-    Ok(NormalizedWebhook {
-        event: event.to_owned(),
-        action: normalized.action,
-        target: normalized.target,
-        events,
-        ignored,
-    })
+    let mut out = NormalizedWebhook::events(event, events)
+        .with_action(normalized.action)
+        .with_target(normalized.target);
+    out.ignored = ignored;
+    Ok(out)
 }
 
 /// Rejects a body that is not a JSON object before any typed parsing (serde would read a

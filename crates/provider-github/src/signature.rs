@@ -1,7 +1,9 @@
 //! Webhook signatures: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>`.
 
 use hmac::{Hmac, KeyInit, Mac};
-use kradle_sync_core::{DeliveryId, Headers, Secret, VerifiedWebhook, WebhookRequest};
+use kradle_sync_core::{
+    DeliveryId, Headers, Secret, SignatureScheme, VerifiedWebhook, WebhookKey, WebhookRequest,
+};
 use sha2::Sha256;
 
 use crate::error::GithubError;
@@ -48,10 +50,19 @@ fn mac(secret: &Secret) -> Result<HmacSha256, GithubError> {
 /// Checks `X-Hub-Signature-256` against the raw body in constant time.
 pub(crate) fn verify(
     request: &WebhookRequest,
-    secret: &Secret,
+    key: &WebhookKey<'_>,
 ) -> Result<VerifiedWebhook, GithubError> {
     let event = required_header(&request.headers, EVENT_HEADER)?;
     let delivery = required_header(&request.headers, DELIVERY_HEADER)?;
+    if key.scheme != SignatureScheme::HmacSha256 {
+        return Err(GithubError::Signature {
+            reason: format!(
+                "the binding expects {} webhooks, but GitHub signs them with HMAC-SHA256; set the binding's scheme to hmac-sha256",
+                key.scheme.as_str()
+            ),
+        });
+    }
+    let secret = key.secret;
     let Some(value) = request.headers.get(SIGNATURE_HEADER) else {
         let reason = if request.headers.get(LEGACY_SIGNATURE_HEADER).is_some() {
             "the request carries only the SHA-1 X-Hub-Signature header, which is not accepted; \
@@ -101,11 +112,11 @@ pub(crate) fn verify(
                  (verify the raw bytes received, before any decoding or re-encoding)"
             .to_owned(),
     })?;
-    Ok(VerifiedWebhook {
-        delivery_id: DeliveryId::new(delivery),
-        event: event.to_owned(),
-        algorithm: ALGORITHM.to_owned(),
-    })
+    Ok(VerifiedWebhook::new(
+        DeliveryId::new(delivery),
+        event,
+        ALGORITHM,
+    ))
 }
 
 /// The `X-Hub-Signature-256` value GitHub would send for `body` signed with `secret`:

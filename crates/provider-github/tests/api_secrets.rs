@@ -153,11 +153,9 @@ async fn tokens_keys_and_jwts_never_reach_debug_errors_or_logs() {
     let hello = target("hello-world");
 
     let read = github.get_repository(&hello).await.unwrap_err();
-    let patch = IssuePatch {
-        title: Some("x".into()),
-        body: Some("y".into()),
-        ..IssuePatch::default()
-    };
+    let mut patch = IssuePatch::default();
+    patch.title = Some("x".into());
+    patch.body = Some("y".into());
     let create = github
         .create_issue(&hello, &patch, "kradle:k")
         .await

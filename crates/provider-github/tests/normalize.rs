@@ -72,7 +72,14 @@ fn truncated_json_that_is_correctly_signed_is_malformed_with_a_position() {
     let request = signed("issues", truncated);
     // The signature is over exactly these bytes, so verification passes ...
     GithubWebhooks::new()
-        .verify_webhook(&request, &kradle_sync_core::Secret::new(common::SECRET))
+        .verify_webhook(
+            &request,
+            &kradle_sync_core::WebhookKey::new(
+                &kradle_sync_core::Secret::new(common::SECRET),
+                kradle_sync_core::SignatureScheme::HmacSha256,
+                chrono::Utc::now(),
+            ),
+        )
         .expect("correctly signed");
     // ... and normalization reports where the JSON ends.
     let reason = malformed(normalize(&request));
@@ -238,7 +245,14 @@ fn a_body_of_several_megabytes_still_normalizes() {
     assert!(body.len() > 5 * 1024 * 1024);
     let request = signed("issues", body);
     GithubWebhooks::new()
-        .verify_webhook(&request, &kradle_sync_core::Secret::new(common::SECRET))
+        .verify_webhook(
+            &request,
+            &kradle_sync_core::WebhookKey::new(
+                &kradle_sync_core::Secret::new(common::SECRET),
+                kradle_sync_core::SignatureScheme::HmacSha256,
+                chrono::Utc::now(),
+            ),
+        )
         .expect("verifies");
     let normalized = normalize(&request).expect("normalizes");
     let body_field = fields(only_event(&normalized))["body"]

@@ -12,7 +12,14 @@ use kradle_sync_core::{Error, Secret, WebhookAdapter, WebhookRequest};
 const OPENED: &str = "webhooks/issues/opened.json";
 
 fn verify(request: &WebhookRequest) -> Result<kradle_sync_core::VerifiedWebhook, Error> {
-    GithubWebhooks::new().verify_webhook(request, &Secret::new(SECRET))
+    GithubWebhooks::new().verify_webhook(
+        request,
+        &kradle_sync_core::WebhookKey::new(
+            &kradle_sync_core::Secret::new(SECRET),
+            kradle_sync_core::SignatureScheme::HmacSha256,
+            chrono::Utc::now(),
+        ),
+    )
 }
 
 /// The reason of a signature error; fails the test on any other outcome.
@@ -183,7 +190,14 @@ fn an_empty_secret_never_verifies() {
         "X-Hub-Signature-256",
         Some(&signature("", &body)),
     );
-    let result = GithubWebhooks::new().verify_webhook(&request, &Secret::new(""));
+    let result = GithubWebhooks::new().verify_webhook(
+        &request,
+        &kradle_sync_core::WebhookKey::new(
+            &kradle_sync_core::Secret::new(""),
+            kradle_sync_core::SignatureScheme::HmacSha256,
+            chrono::Utc::now(),
+        ),
+    );
     let reason = signature_reason(result);
     assert!(reason.contains("empty"), "{reason}");
 }
@@ -194,9 +208,22 @@ fn the_secret_never_appears_in_errors() {
     let mut request = signed("issues", fixture(OPENED));
     replace_header(&mut request, "X-Hub-Signature-256", Some("sha256=00"));
     for result in [
-        GithubWebhooks::new().verify_webhook(&request, &Secret::new(secret)),
-        GithubWebhooks::new()
-            .verify_webhook(&signed("issues", b"{}".to_vec()), &Secret::new(secret)),
+        GithubWebhooks::new().verify_webhook(
+            &request,
+            &kradle_sync_core::WebhookKey::new(
+                &kradle_sync_core::Secret::new(secret),
+                kradle_sync_core::SignatureScheme::HmacSha256,
+                chrono::Utc::now(),
+            ),
+        ),
+        GithubWebhooks::new().verify_webhook(
+            &signed("issues", b"{}".to_vec()),
+            &kradle_sync_core::WebhookKey::new(
+                &kradle_sync_core::Secret::new(secret),
+                kradle_sync_core::SignatureScheme::HmacSha256,
+                chrono::Utc::now(),
+            ),
+        ),
     ] {
         let error = result.expect_err("rejected");
         let shown = format!("{error} {error:?}");

@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+mod queue;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
@@ -8,15 +10,20 @@ use kradle_sync_core::audit::AuditRecord;
 use kradle_sync_core::conflict::ConflictRecord;
 use kradle_sync_core::delivery::{DeliveryPhase, DeliveryRecord};
 use kradle_sync_core::projection::ObjectState;
-use kradle_sync_core::store::{CacheEntry, CommitOutcome, Filter, Inserted, SyncScope, SyncState};
+use kradle_sync_core::store::{
+    CacheEntry, CommitOutcome, Filter, HttpCache, Inserted, SyncScope, SyncState,
+};
 use kradle_sync_core::write_intent::{WriteIntent, WritePhase};
 use kradle_sync_core::{
     DeliveryId, Error, EventKey, ObjectKey, ProviderKind, SyncStore, Transition,
 };
 
+pub use queue::DEFAULT_MAX_CLAIMS;
+
 #[derive(Default)]
 struct Inner {
     deliveries: HashMap<(ProviderKind, DeliveryId), DeliveryRecord>,
+    queue: queue::QueueState,
     objects: BTreeMap<ObjectKey, ObjectState>,
     events: HashSet<EventKey>,
     intents: BTreeMap<String, WriteIntent>,
@@ -26,16 +33,42 @@ struct Inner {
     cache: HashMap<String, CacheEntry>,
 }
 
-/// A `SyncStore` in process memory. Cheap to create; share it behind an `Arc`.
-#[derive(Default)]
+/// A `SyncStore`, `WorkQueue` and `HttpCache` in process memory. Cheap to create; share
+/// it behind an `Arc` (an `Arc<MemoryStore>` is all three).
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    max_claims: u32,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::default(),
+            max_claims: DEFAULT_MAX_CLAIMS,
+        }
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("deliveries", &self.delivery_count())
+            .field("max_claims", &self.max_claims)
+            .finish_non_exhaustive()
+    }
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Dead-letters a delivery claimed more than `max_claims` times without an outcome
+    /// instead of handing it out again (default [`DEFAULT_MAX_CLAIMS`]).
+    pub fn with_max_claims(mut self, max_claims: u32) -> Self {
+        self.max_claims = max_claims.max(1);
+        self
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Inner>, Error> {
@@ -65,6 +98,7 @@ impl SyncStore for MemoryStore {
         if let Some(existing) = inner.deliveries.get(&key) {
             return Ok(Inserted::Duplicate(Box::new(existing.clone())));
         }
+        inner.queue.stored(&key, delivery);
         inner.deliveries.insert(key, delivery.clone());
         Ok(Inserted::New)
     }
@@ -91,6 +125,7 @@ impl SyncStore for MemoryStore {
         if let Some(existing) = inner.deliveries.get(&key) {
             return Ok(Inserted::Duplicate(Box::new(existing.clone())));
         }
+        inner.queue.stored(&key, delivery);
         inner.deliveries.insert(key, delivery.clone());
         inner.audit.push(audit);
         Ok(Inserted::New)
@@ -158,39 +193,7 @@ impl SyncStore for MemoryStore {
 
     async fn commit(&self, transition: Transition) -> Result<CommitOutcome, Error> {
         let mut inner = self.lock()?;
-        if transition.events.iter().any(|e| inner.events.contains(e)) {
-            return Ok(CommitOutcome::AlreadyApplied);
-        }
-        if let Some((state, expected)) = &transition.object {
-            let current = inner.objects.get(&state.key).map(|s| s.revision);
-            if current != *expected {
-                return Ok(CommitOutcome::RevisionConflict);
-            }
-        }
-        inner.events.extend(transition.events);
-        if let Some((mut state, expected)) = transition.object {
-            state.revision = expected.map_or(1, |r| r + 1);
-            inner.objects.insert(state.key.clone(), state);
-        }
-        for mut d in transition.deliveries {
-            let key = (d.provider.clone(), d.delivery_id.clone());
-            // A delivery's body is fixed when it is first stored.
-            if let Some(stored) = inner.deliveries.get_mut(&key) {
-                d.body = std::mem::take(&mut stored.body);
-            }
-            inner.deliveries.insert(key, d);
-        }
-        for i in transition.write_intents {
-            inner.intents.insert(i.id.clone(), i);
-        }
-        for c in transition.conflicts {
-            inner.conflicts.insert(c.id.clone(), c);
-        }
-        for s in transition.sync_states {
-            inner.sync_states.insert(s.scope.clone(), s);
-        }
-        inner.audit.extend(transition.audit);
-        Ok(CommitOutcome::Committed)
+        Ok(inner.commit(transition))
     }
 
     async fn get_write_intent(&self, id: &str) -> Result<Option<WriteIntent>, Error> {
@@ -242,7 +245,10 @@ impl SyncStore for MemoryStore {
     async fn get_sync_state(&self, scope: &SyncScope) -> Result<Option<SyncState>, Error> {
         Ok(self.lock()?.sync_states.get(scope).cloned())
     }
+}
 
+#[async_trait]
+impl HttpCache for MemoryStore {
     async fn cache_get(&self, key: &str) -> Result<Option<CacheEntry>, Error> {
         Ok(self.lock()?.cache.get(key).cloned())
     }
@@ -250,5 +256,48 @@ impl SyncStore for MemoryStore {
     async fn cache_put(&self, key: &str, entry: CacheEntry) -> Result<(), Error> {
         self.lock()?.cache.insert(key.to_owned(), entry);
         Ok(())
+    }
+}
+
+impl Inner {
+    /// Commits a transition: all of it, or nothing when an event key was applied or the
+    /// object moved on.
+    fn commit(&mut self, transition: Transition) -> CommitOutcome {
+        let inner = self;
+        if transition.events.iter().any(|e| inner.events.contains(e)) {
+            return CommitOutcome::AlreadyApplied;
+        }
+        if let Some((state, expected)) = &transition.object {
+            let current = inner.objects.get(&state.key).map(|s| s.revision);
+            if current != *expected {
+                return CommitOutcome::RevisionConflict;
+            }
+        }
+        inner.events.extend(transition.events);
+        if let Some((mut state, expected)) = transition.object {
+            state.revision = expected.map_or(1, |r| r + 1);
+            inner.objects.insert(state.key.clone(), state);
+        }
+        for mut d in transition.deliveries {
+            let key = (d.provider.clone(), d.delivery_id.clone());
+            // A delivery's body is fixed when it is first stored.
+            if let Some(stored) = inner.deliveries.get_mut(&key) {
+                d.body = std::mem::take(&mut stored.body);
+            }
+            // Recording an outcome ends the delivery's lease.
+            inner.queue.stored(&key, &d);
+            inner.deliveries.insert(key, d);
+        }
+        for i in transition.write_intents {
+            inner.intents.insert(i.id.clone(), i);
+        }
+        for c in transition.conflicts {
+            inner.conflicts.insert(c.id.clone(), c);
+        }
+        for s in transition.sync_states {
+            inner.sync_states.insert(s.scope.clone(), s);
+        }
+        inner.audit.extend(transition.audit);
+        CommitOutcome::Committed
     }
 }

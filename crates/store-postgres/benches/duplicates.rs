@@ -86,19 +86,21 @@ fn main() {
     let value: serde_json::Value =
         serde_json::from_slice(&std::fs::read(path).expect("the fixture")).expect("JSON");
     let body = value.to_string().into_bytes();
-    let request = || WebhookRequest {
-        headers: Headers::from_pairs([
-            ("X-GitHub-Event", "issues".to_owned()),
-            (
-                "X-GitHub-Delivery",
-                "72d3162e-cc78-11e3-81ab-4c9367dc0958".to_owned(),
-            ),
-            (
-                "X-Hub-Signature-256",
-                sign_webhook(&Secret::new(SECRET), &body),
-            ),
-        ]),
-        body: body.clone(),
+    let request = || {
+        WebhookRequest::new(
+            Headers::from_pairs([
+                ("X-GitHub-Event", "issues".to_owned()),
+                (
+                    "X-GitHub-Delivery",
+                    "72d3162e-cc78-11e3-81ab-4c9367dc0958".to_owned(),
+                ),
+                (
+                    "X-Hub-Signature-256",
+                    sign_webhook(&Secret::new(SECRET), &body),
+                ),
+            ]),
+            body.clone(),
+        )
     };
     let binding = BindingId::new(REPO);
     let at = DateTime::UNIX_EPOCH;

@@ -101,27 +101,31 @@ fn transition(n: u64) -> Transition {
     d.phase = DeliveryPhase::Processed;
     d.attempts = 1;
     d.events = 1;
-    Transition {
-        object: Some((state, None)),
-        events: vec![EventKey {
+    {
+        let mut v = Transition::default();
+        v.object = Some((state, None));
+        v.events = vec![EventKey {
             provider: "github".into(),
             delivery_id: d.delivery_id.clone(),
             action: "edited".into(),
             kind: ResourceKind::Issue,
             native_id: native.as_str().into(),
-        }],
-        deliveries: vec![d],
-        audit: vec![AuditRecord {
-            at,
-            org: "acme".into(),
-            provider: "github".into(),
-            binding: "acme/app".into(),
-            subject: AuditSubject::Object(format!("github/acme/app/issue/{n}")),
-            action: "event.applied".into(),
-            actor: "provider:github".into(),
-            detail: serde_json::json!({ "delivery": format!("bench-{n}"), "fields": ["title", "body"] }),
-        }],
-        ..Transition::default()
+        }];
+        v.deliveries = vec![d];
+        v.audit = vec![{
+            let mut v = AuditRecord::new(
+                at,
+                "acme",
+                "github",
+                "acme/app",
+                AuditSubject::Object(format!("github/acme/app/issue/{n}")),
+                "event.applied",
+                "provider:github",
+            );
+            v.detail = serde_json::json!({ "delivery": format!("bench-{n}"), "fields": ["title", "body"] });
+            v
+        }];
+        v
     }
 }
 
@@ -258,8 +262,8 @@ async fn receive_issues(setup: &Setup, n: u64) {
         body["issue"]["id"] = serde_json::json!(10_000_000 + i);
         body["issue"]["number"] = serde_json::json!(i);
         let body = body.to_string().into_bytes();
-        let request = WebhookRequest {
-            headers: Headers::from_pairs([
+        let request = WebhookRequest::new(
+            Headers::from_pairs([
                 ("X-GitHub-Event", "issues".to_owned()),
                 ("X-GitHub-Delivery", format!("bench-engine-{i}")),
                 (
@@ -268,7 +272,7 @@ async fn receive_issues(setup: &Setup, n: u64) {
                 ),
             ]),
             body,
-        };
+        );
         setup
             .engine
             .receive(&binding, request, now())

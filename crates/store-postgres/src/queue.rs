@@ -21,10 +21,12 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kradle_sync_core::audit::{AuditRecord, AuditSubject};
-use kradle_sync_core::delivery::{DeliveryInput, DeliveryRecord, step_delivery};
-use kradle_sync_core::{DeliveryId, Error, ProviderKind, RetryPolicy, Transition};
+use futures::future::BoxFuture;
+use kradle_sync_core::delivery::{DeliveryRecord, dead_letter_unfinished};
+use kradle_sync_core::queue::{DeliveryRef, QueueStats, WorkSignal};
+use kradle_sync_core::{DeliveryId, Error, ProviderKind, Transition, WorkQueue};
 use sqlx::postgres::PgListener;
 use sqlx::{AssertSqlSafe, Row};
 
@@ -45,52 +47,6 @@ const MIN_WINDOW: i64 = 256;
 /// How many times a delivery may be claimed without an outcome being recorded before it
 /// is dead-lettered (see [`PostgresStore::with_max_claims`]).
 pub const DEFAULT_MAX_CLAIMS: u32 = 5;
-
-/// The transition that dead-letters a delivery its workers never finish: a new attempt
-/// that failed permanently, through the core's delivery state machine, and its audit
-/// record.
-fn dead_letter(
-    delivery: DeliveryRecord,
-    claims: i32,
-    worker: &str,
-    now: DateTime<Utc>,
-) -> Transition {
-    let previous = delivery
-        .last_error
-        .as_deref()
-        .map(|e| format!("; the last recorded error was: {e}"))
-        .unwrap_or_default();
-    let error = format!(
-        "claimed {claims} times without an outcome: every worker that took it stopped before finishing (crashed, killed, or lost its lease){previous}; fix the cause, then replay it (`kradle-sync deliveries replay`)"
-    );
-    let policy = RetryPolicy::default();
-    let (record, _) = step_delivery(delivery, DeliveryInput::Claim, now, &policy);
-    let (record, _) = step_delivery(
-        record,
-        DeliveryInput::Failed {
-            error: error.clone(),
-            retryable: false,
-            jitter: 0.0,
-        },
-        now,
-        &policy,
-    );
-    let audit = AuditRecord {
-        at: now,
-        org: record.org.clone(),
-        provider: record.provider.clone(),
-        binding: record.binding.clone(),
-        subject: AuditSubject::Delivery(record.delivery_id.to_string()),
-        action: "delivery.dead_lettered".into(),
-        actor: format!("worker:{worker}"),
-        detail: serde_json::json!({ "phase": record.phase, "claims": claims, "error": error }),
-    };
-    Transition {
-        deliveries: vec![record],
-        audit: vec![audit],
-        ..Transition::default()
-    }
-}
 
 /// How many more claim rounds a claim runs when keys it locked turn out to be taken.
 const MAX_RETRIES: u32 = 2;
@@ -268,7 +224,8 @@ impl PostgresStore {
                     claims,
                     "dead-lettered a delivery that no worker finishes"
                 );
-                poisoned.push(dead_letter(delivery, claims - 1, worker, now));
+                let claims = u32::try_from(claims - 1).unwrap_or(0);
+                poisoned.push(dead_letter_unfinished(delivery, claims, worker, now));
             } else {
                 claimed.push((seq, delivery));
             }
@@ -283,64 +240,6 @@ impl PostgresStore {
             claimed,
             poisoned: poisoned.len(),
         })
-    }
-
-    /// Gives back `worker`'s claims on these deliveries without processing them (a
-    /// graceful shutdown, a worker that took more than it can do). Returns how many leases
-    /// ended; claims that expired or were taken over are left alone.
-    pub async fn release(
-        &self,
-        worker: &str,
-        deliveries: &[(ProviderKind, DeliveryId)],
-    ) -> Result<u64, Error> {
-        if deliveries.is_empty() {
-            return Ok(0);
-        }
-        let (providers, ids): (Vec<String>, Vec<String>) = deliveries
-            .iter()
-            .map(|(p, d)| (p.to_string(), d.to_string()))
-            .unzip();
-        let released: i64 = sqlx::query(AssertSqlSafe(self.sql.release.clone()))
-            .bind(worker)
-            .bind(providers)
-            .bind(ids)
-            .bind(&*self.channel)
-            .fetch_one(&self.pool)
-            .await
-            .and_then(|row| row.try_get(0))
-            .map_err(self.fail("releasing claims"))?;
-        Ok(u64::try_from(released).unwrap_or(0))
-    }
-
-    /// Gives back every claim `worker` holds. Returns how many leases ended.
-    pub async fn release_all(&self, worker: &str) -> Result<u64, Error> {
-        let released: i64 = sqlx::query(AssertSqlSafe(self.sql.release_all.clone()))
-            .bind(worker)
-            .bind(&*self.channel)
-            .fetch_one(&self.pool)
-            .await
-            .and_then(|row| row.try_get(0))
-            .map_err(self.fail("releasing claims"))?;
-        Ok(u64::try_from(released).unwrap_or(0))
-    }
-
-    /// Extends `worker`'s live leases on pending deliveries to `now + lease` (a heartbeat
-    /// for long processing). Leases that already expired are not revived: another worker
-    /// may have taken those deliveries. Returns how many leases were extended.
-    pub async fn renew_leases(
-        &self,
-        worker: &str,
-        lease: Duration,
-        now: DateTime<Utc>,
-    ) -> Result<u64, Error> {
-        Ok(sqlx::query(AssertSqlSafe(self.sql.renew.clone()))
-            .bind(worker)
-            .bind(lease_end(now, lease))
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(self.fail("renewing leases"))?
-            .rows_affected())
     }
 
     /// Announces new work on the store's channel. Inserts, releases and delivery commits
@@ -417,5 +316,116 @@ impl WorkListener {
             }
             Ok(Err(e)) => Err(classify(e, &self.target, &self.schema, "waiting for work").into()),
         }
+    }
+}
+
+#[async_trait]
+impl WorkQueue for PostgresStore {
+    /// Claims with [`claim_delivery_ids`](PostgresStore::claim_delivery_ids): the ids only,
+    /// since [`Engine::process_batch`](kradle_sync_core::Engine::process_batch) reads the
+    /// deliveries itself.
+    async fn claim_deliveries(
+        &self,
+        worker: &str,
+        lease: Duration,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DeliveryRef>, Error> {
+        self.claim_delivery_ids(worker, lease, limit, now).await
+    }
+
+    /// Gives back `worker`'s claims on these deliveries without processing them (a
+    /// graceful shutdown, a worker that took more than it can do). Returns how many leases
+    /// ended; claims that expired or were taken over are left alone.
+    async fn release(
+        &self,
+        worker: &str,
+        deliveries: &[(ProviderKind, DeliveryId)],
+    ) -> Result<u64, Error> {
+        if deliveries.is_empty() {
+            return Ok(0);
+        }
+        let (providers, ids): (Vec<String>, Vec<String>) = deliveries
+            .iter()
+            .map(|(p, d)| (p.to_string(), d.to_string()))
+            .unzip();
+        let released: i64 = sqlx::query(AssertSqlSafe(self.sql.release.clone()))
+            .bind(worker)
+            .bind(providers)
+            .bind(ids)
+            .bind(&*self.channel)
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(self.fail("releasing claims"))?;
+        Ok(u64::try_from(released).unwrap_or(0))
+    }
+
+    /// Gives back every claim `worker` holds. Returns how many leases ended.
+    async fn release_all(&self, worker: &str) -> Result<u64, Error> {
+        let released: i64 = sqlx::query(AssertSqlSafe(self.sql.release_all.clone()))
+            .bind(worker)
+            .bind(&*self.channel)
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(self.fail("releasing claims"))?;
+        Ok(u64::try_from(released).unwrap_or(0))
+    }
+
+    /// Extends `worker`'s live leases on pending deliveries to `now + lease` (a heartbeat
+    /// for long processing). Leases that already expired are not revived: another worker
+    /// may have taken those deliveries. Returns how many leases were extended.
+    async fn renew_leases(
+        &self,
+        worker: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<u64, Error> {
+        Ok(sqlx::query(AssertSqlSafe(self.sql.renew.clone()))
+            .bind(worker)
+            .bind(lease_end(now, lease))
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(self.fail("renewing leases"))?
+            .rows_affected())
+    }
+
+    async fn stats(&self, now: DateTime<Utc>) -> Result<QueueStats, Error> {
+        let row = sqlx::query(AssertSqlSafe(self.sql.queue_stats.clone()))
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.fail("reading the queue's depth"))?;
+        let fail = self.fail("reading the queue's depth");
+        let count = |i: usize| -> Result<u64, Error> {
+            let n: i64 = row.try_get(i).map_err(&fail)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        };
+        let mut stats = QueueStats::default();
+        stats.pending = count(0)?;
+        stats.claimed = count(1)?;
+        stats.waiting_for_retry = count(2)?;
+        stats.oldest_pending_at = row.try_get(3).map_err(&fail)?;
+        Ok(stats)
+    }
+
+    async fn listen(&self) -> Result<Box<dyn WorkSignal>, Error> {
+        Ok(Box::new(PostgresStore::listen(self).await?))
+    }
+}
+
+impl WorkSignal for WorkListener {
+    fn changed(&mut self) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move {
+            match self.listener.recv().await {
+                Ok(_) => {
+                    while self.listener.next_buffered().is_some() {}
+                    Ok(())
+                }
+                Err(e) => Err(classify(e, &self.target, &self.schema, "waiting for work").into()),
+            }
+        })
     }
 }

@@ -76,6 +76,7 @@ pub(crate) struct Sql {
     pub release: Arc<str>,
     pub release_all: Arc<str>,
     pub renew: Arc<str>,
+    pub queue_stats: Arc<str>,
 }
 
 const PENDING: &str = "phase IN ('queued', 'failed')";
@@ -381,6 +382,12 @@ impl Sql {
                 SELECT count(*) FROM (SELECT pg_notify($2, '') FROM rel) AS notified"),
             renew: r("UPDATE {s}.deliveries SET lease_until = $2
                  WHERE lease_owner = $1 AND {pending} AND lease_until > $3"),
+            // The pending rows come from the partial index of pending deliveries.
+            queue_stats: r("SELECT count(*),
+                        count(*) FILTER (WHERE lease_until > $1),
+                        count(*) FILTER (WHERE next_attempt_at > $1),
+                        min((record->>'received_at')::timestamptz)
+                 FROM {s}.deliveries WHERE {pending}"),
         }
     }
 }

@@ -6,7 +6,9 @@ use kradle_sync_core::audit::AuditRecord;
 use kradle_sync_core::conflict::ConflictRecord;
 use kradle_sync_core::delivery::{DeliveryPhase, DeliveryRecord};
 use kradle_sync_core::projection::ObjectState;
-use kradle_sync_core::store::{CacheEntry, CommitOutcome, Filter, Inserted, SyncScope, SyncState};
+use kradle_sync_core::store::{
+    CacheEntry, CommitOutcome, Filter, HttpCache, Inserted, SyncScope, SyncState,
+};
 use kradle_sync_core::write_intent::{WriteIntent, WritePhase};
 use kradle_sync_core::{
     DeliveryId, Error, EventKey, ObjectKey, ProviderKind, SyncStore, Transition,
@@ -387,7 +389,10 @@ impl SyncStore for PostgresStore {
             .map(|r| from_json(&self.text(&r, 0)?, &self.schema, "sync_states"))
             .transpose()?)
     }
+}
 
+#[async_trait]
+impl HttpCache for PostgresStore {
     async fn cache_get(&self, key: &str) -> Result<Option<CacheEntry>, Error> {
         let fail = self.fail("reading the HTTP cache");
         let row = sqlx::query(AssertSqlSafe(self.sql.cache_get.clone()))
@@ -396,11 +401,12 @@ impl SyncStore for PostgresStore {
             .await
             .map_err(&fail)?;
         let Some(row) = row else { return Ok(None) };
-        Ok(Some(CacheEntry {
-            etag: row.try_get(0).map_err(&fail)?,
-            last_modified: row.try_get(1).map_err(&fail)?,
-            body: row.try_get(2).map_err(&fail)?,
-        }))
+        let mut entry = CacheEntry::new(
+            row.try_get::<String, _>(0).map_err(&fail)?,
+            row.try_get(2).map_err(&fail)?,
+        );
+        entry.last_modified = row.try_get(1).map_err(&fail)?;
+        Ok(Some(entry))
     }
 
     async fn cache_put(&self, key: &str, entry: CacheEntry) -> Result<(), Error> {

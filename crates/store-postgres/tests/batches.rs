@@ -17,16 +17,17 @@ fn transition(delivery: usize, native: usize, expected: Option<u64>) -> Transiti
         ResourceKind::Issue,
         native.to_string(),
     );
-    Transition {
-        object: Some((ObjectState::new(key, OrgId::new("acme")), expected)),
-        events: vec![EventKey {
+    {
+        let mut v = Transition::default();
+        v.object = Some((ObjectState::new(key, OrgId::new("acme")), expected));
+        v.events = vec![EventKey {
             provider: "github".into(),
             delivery_id: format!("d-{delivery}").into(),
             action: "edited".into(),
             kind: ResourceKind::Issue,
             native_id: native.to_string().into(),
-        }],
-        ..Transition::default()
+        }];
+        v
     }
 }
 

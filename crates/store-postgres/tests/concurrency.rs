@@ -35,15 +35,18 @@ fn object(native: &str) -> ObjectState {
 }
 
 fn audit(action: &str) -> AuditRecord {
-    AuditRecord {
-        at: chrono::DateTime::UNIX_EPOCH,
-        org: "acme".into(),
-        provider: "github".into(),
-        binding: "acme/app".into(),
-        subject: AuditSubject::Binding("acme/app".into()),
-        action: action.into(),
-        actor: "engine".into(),
-        detail: serde_json::Value::Null,
+    {
+        let mut v = AuditRecord::new(
+            chrono::DateTime::UNIX_EPOCH,
+            "acme",
+            "github",
+            "acme/app",
+            AuditSubject::Binding("acme/app".into()),
+            action,
+            "engine",
+        );
+        v.detail = serde_json::Value::Null;
+        v
     }
 }
 
@@ -119,12 +122,10 @@ async fn racing_commits_of_one_event_apply_once() {
     let store = db.store().await;
     // Each racer writes a different object, so only the event key makes them collide.
     let outcomes = race(&store, |store, i| async move {
-        let t = Transition {
-            object: Some((object(&format!("n{i}")), None)),
-            events: vec![event("d-1", "42")],
-            audit: vec![audit(&format!("racer-{i}"))],
-            ..Transition::default()
-        };
+        let mut t = Transition::default();
+        t.object = Some((object(&format!("n{i}")), None));
+        t.events = vec![event("d-1", "42")];
+        t.audit = vec![audit(&format!("racer-{i}"))];
         store.commit(t).await.expect("commit")
     })
     .await;
@@ -161,11 +162,9 @@ async fn racing_writers_of_one_object_keep_every_revision() {
                 let expected = loaded.as_ref().map(|s| s.revision);
                 let mut state = loaded.unwrap_or_else(|| object("shared"));
                 state.local_seq += 1;
-                let t = Transition {
-                    object: Some((state, expected)),
-                    events: vec![event(&format!("r{i}-{round}"), "shared")],
-                    ..Transition::default()
-                };
+                let mut t = Transition::default();
+                t.object = Some((state, expected));
+                t.events = vec![event(&format!("r{i}-{round}"), "shared")];
                 match store.commit(t).await.expect("commit") {
                     CommitOutcome::Committed => break,
                     CommitOutcome::RevisionConflict => continue,
@@ -196,10 +195,11 @@ async fn racing_batches_apply_each_event_once() {
     let outcomes = race(&store, |store, i| async move {
         let batch: Vec<Transition> = (0..40)
             .map(|k| (k + i * 7) % 40)
-            .map(|k| Transition {
-                events: vec![event(&format!("b-{k}"), "1")],
-                audit: vec![audit(&format!("applied b-{k}"))],
-                ..Transition::default()
+            .map(|k| {
+                let mut v = Transition::default();
+                v.events = vec![event(&format!("b-{k}"), "1")];
+                v.audit = vec![audit(&format!("applied b-{k}"))];
+                v
             })
             .collect();
         store.commit_batch(batch).await.expect("batch")

@@ -14,6 +14,7 @@ use common::github::{REPO, engine, engine_with, fixtures};
 use common::probe::Probe;
 use kradle_store_postgres::PostgresStore;
 use kradle_store_postgres::sqlx::{self, AssertSqlSafe, Row};
+use kradle_sync_core::WorkQueue;
 use kradle_sync_core::audit::{AuditRecord, AuditSubject};
 use kradle_sync_core::delivery::{DeliveryPhase, DeliveryRecord};
 use kradle_sync_core::store::Filter;
@@ -71,13 +72,11 @@ async fn a_failed_delivery_is_retried_after_its_backoff() {
     };
     let store = db.store().await;
     let probe = Probe::new(store.clone());
-    let config = EngineConfig {
-        retry: RetryPolicy {
-            max_attempts: 4,
-            base_delay: Duration::from_secs(60),
-            max_delay: Duration::from_secs(600),
-        },
-        ..EngineConfig::default()
+    let mut config = EngineConfig::default();
+    config.retry = RetryPolicy {
+        max_attempts: 4,
+        base_delay: Duration::from_secs(60),
+        max_delay: Duration::from_secs(600),
     };
     let e = engine_with(Arc::new(probe.clone()), config);
     let opened = fixtures(&["issues"])

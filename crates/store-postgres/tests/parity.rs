@@ -146,8 +146,9 @@ fn event_key(n: u8) -> EventKey {
 }
 
 fn build(i: usize, spec: &Spec) -> Transition {
-    Transition {
-        object: spec.object.map(|(native, expected, title)| {
+    {
+        let mut v = Transition::default();
+        v.object = spec.object.map(|(native, expected, title)| {
             let mut s = ObjectState::new(
                 ObjectKey::new(
                     "github",
@@ -159,9 +160,9 @@ fn build(i: usize, spec: &Spec) -> Transition {
             );
             s.local_seq = u64::from(title);
             (s, expected)
-        }),
-        events: spec.events.iter().map(|n| event_key(*n)).collect(),
-        deliveries: spec
+        });
+        v.events = spec.events.iter().map(|n| event_key(*n)).collect();
+        v.deliveries = spec
             .delivery
             .map(|(id, dead)| {
                 let mut d = delivery(&format!("del-{id}"), "acme/app");
@@ -173,34 +174,37 @@ fn build(i: usize, spec: &Spec) -> Transition {
                 d
             })
             .into_iter()
-            .collect(),
-        sync_states: spec
+            .collect();
+        v.sync_states = spec
             .state
             .map(|s| {
-                let mut state = SyncState::new(SyncScope {
-                    provider: "github".into(),
-                    binding: "acme/app".into(),
-                    interface: None,
-                    kind: (s == 1).then_some(ResourceKind::Issue),
+                let mut state = SyncState::new({
+                    let mut v = SyncScope::binding("github", "acme/app");
+                    v.interface = None;
+                    v.kind = (s == 1).then_some(ResourceKind::Issue);
+                    v
                 });
                 state.cursor = Some(format!("cursor-{i}"));
                 state
             })
             .into_iter()
-            .collect(),
-        audit: (0..spec.audit)
-            .map(|k| AuditRecord {
-                at: DateTime::UNIX_EPOCH,
-                org: "acme".into(),
-                provider: "github".into(),
-                binding: "acme/app".into(),
-                subject: AuditSubject::Binding("acme/app".into()),
-                action: format!("t{i}.{k}"),
-                actor: "engine".into(),
-                detail: serde_json::json!({ "n": -0.0, "s": "nul\u{0}byte" }),
+            .collect();
+        v.audit = (0..spec.audit)
+            .map(|k| {
+                let mut v = AuditRecord::new(
+                    DateTime::UNIX_EPOCH,
+                    "acme",
+                    "github",
+                    "acme/app",
+                    AuditSubject::Binding("acme/app".into()),
+                    format!("t{i}.{k}"),
+                    "engine",
+                );
+                v.detail = serde_json::json!({ "n": -0.0, "s": "nul\u{0}byte" });
+                v
             })
-            .collect(),
-        ..Transition::default()
+            .collect();
+        v
     }
 }
 
@@ -212,11 +216,11 @@ fn batches_and_single_commits_decide_like_the_memory_store() {
     };
     let events: Vec<EventKey> = (0..8).map(event_key).collect();
     let scopes: Vec<SyncScope> = (0..2)
-        .map(|s| SyncScope {
-            provider: "github".into(),
-            binding: "acme/app".into(),
-            interface: None,
-            kind: (s == 1).then_some(ResourceKind::Issue),
+        .map(|s| {
+            let mut v = SyncScope::binding("github", "acme/app");
+            v.interface = None;
+            v.kind = (s == 1).then_some(ResourceKind::Issue);
+            v
         })
         .collect();
     let strategy = prop::collection::vec(arb_spec(), 1..24);

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use common::TestDb;
 use kradle_store_postgres::PostgresStore;
 use kradle_store_postgres::sqlx::{self, AssertSqlSafe};
+use kradle_sync_core::WorkQueue;
 use kradle_sync_core::delivery::{DeliveryPhase, DeliveryRecord};
 use kradle_sync_core::store::{Filter, Inserted};
 use kradle_sync_core::testing::conformance::delivery;
@@ -47,9 +48,10 @@ async fn complete(store: &PostgresStore, mut d: DeliveryRecord, phase: DeliveryP
     d.phase = phase;
     d.attempts += 1;
     store
-        .commit(Transition {
-            deliveries: vec![d],
-            ..Transition::default()
+        .commit({
+            let mut v = Transition::default();
+            v.deliveries = vec![d];
+            v
         })
         .await
         .expect("commit");

@@ -26,6 +26,7 @@ pub enum AuditSubject {
 /// One audit record. It never carries a secret or a whole payload: payloads are named by
 /// digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct AuditRecord {
     /// When it happened, by the engine's clock.
     pub at: DateTime<Utc>,
@@ -44,4 +45,35 @@ pub struct AuditRecord {
     /// Details.
     #[serde(default)]
     pub detail: serde_json::Value,
+}
+
+impl AuditRecord {
+    /// A record of `action` on `subject` by `actor` at `at`, in one binding of an org; its
+    /// detail is `null` until given.
+    pub fn new(
+        at: DateTime<Utc>,
+        org: impl Into<OrgId>,
+        provider: impl Into<ProviderKind>,
+        binding: impl Into<BindingId>,
+        subject: AuditSubject,
+        action: impl Into<String>,
+        actor: impl Into<String>,
+    ) -> Self {
+        Self {
+            at,
+            org: org.into(),
+            provider: provider.into(),
+            binding: binding.into(),
+            subject,
+            action: action.into(),
+            actor: actor.into(),
+            detail: serde_json::Value::Null,
+        }
+    }
+
+    /// Sets the details.
+    pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = detail;
+        self
+    }
 }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    BindingId, Error, ExternalTarget, Interface, OrgId, ProviderKind, ProviderRegistry,
-    ResourceKind, Secret,
+    BindingId, Error, ExternalTarget, Interface, OrgId, ProviderDescriptor, ProviderKind,
+    ProviderRegistry, ResourceKind, Secret, SignatureScheme,
 };
 
 /// Who owns an object's truth (invariant 6).
@@ -56,6 +56,7 @@ pub enum ResolutionPolicy {
 
 /// One interface of a binding: whether it is synced and who owns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct InterfaceBinding {
     /// Whether the interface is synced.
     #[serde(default = "enabled_by_default")]
@@ -65,6 +66,17 @@ pub struct InterfaceBinding {
     /// Ownership per resource kind, overriding `mode`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub kinds: BTreeMap<ResourceKind, OwnershipMode>,
+}
+
+impl InterfaceBinding {
+    /// An enabled interface of this ownership mode, with no per-kind overrides.
+    pub fn new(mode: OwnershipMode) -> Self {
+        Self {
+            enabled: true,
+            mode,
+            kinds: BTreeMap::new(),
+        }
+    }
 }
 
 fn enabled_by_default() -> bool {
@@ -85,6 +97,7 @@ pub enum WriteMode {
 /// The seed's `ExternalBackendSyncPolicy`. Missing fields take their defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct SyncPolicy {
     /// Webhooks are the primary freshness source; backfill repairs.
     pub webhook_first: bool,
@@ -121,6 +134,7 @@ impl Default for SyncPolicy {
 
 /// The seed's `ExternalBackendBinding`: one provider target synced into one org.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Binding {
     /// The binding's name.
     pub id: BindingId,
@@ -141,11 +155,19 @@ pub struct Binding {
     /// The webhook secret (redacted everywhere it is printed).
     #[serde(default, skip_serializing)]
     pub webhook_secret: Option<Secret>,
+    /// The signature scheme the binding's webhooks use, where it differs from its
+    /// provider's (a Jira binding of an OAuth or Connect app expects JWTs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_scheme: Option<SignatureScheme>,
+    /// The issuer a signed webhook token must name (a JWT's `iss`), if the scheme has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_issuer: Option<String>,
 }
 
 impl Binding {
     /// A binding of every interface the provider supports, bidirectional, with the default
-    /// policy. The org is the target's owner, or the path itself for a bare project key.
+    /// policy. The org is the target's top-level segment (a GitHub owner, a GitLab top-level
+    /// group, a Jira site), or the path itself for a bare project key.
     ///
     /// ```
     /// use kradle_sync_core::{Binding, ExternalTarget, Interface, OwnershipMode, ResourceKind};
@@ -160,7 +182,7 @@ impl Binding {
         target: ExternalTarget,
         interfaces: &[Interface],
     ) -> Self {
-        let org = OrgId::new(target.owner.clone().unwrap_or_else(|| target.path.clone()));
+        let org = OrgId::new(target.top_level());
         let interfaces = interfaces
             .iter()
             .map(|i| {
@@ -181,7 +203,41 @@ impl Binding {
             interfaces,
             policy: SyncPolicy::default(),
             webhook_secret: None,
+            webhook_scheme: None,
+            webhook_issuer: None,
         }
+    }
+
+    /// Sets the org (by default the target's top-level segment).
+    pub fn with_org(mut self, org: impl Into<OrgId>) -> Self {
+        self.org = org.into();
+        self
+    }
+
+    /// Sets the GitHub App installation id.
+    pub fn with_installation_id(mut self, installation_id: Option<u64>) -> Self {
+        self.installation_id = installation_id;
+        self
+    }
+
+    /// Sets the sync policy.
+    pub fn with_policy(mut self, policy: SyncPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Sets the webhook signature scheme the binding expects, and the issuer a signed
+    /// token must name.
+    pub fn with_webhook_scheme(mut self, scheme: SignatureScheme, issuer: Option<String>) -> Self {
+        self.webhook_scheme = Some(scheme);
+        self.webhook_issuer = issuer;
+        self
+    }
+
+    /// The signature scheme the binding's webhooks are verified with: its own, else its
+    /// provider's.
+    pub fn signature_scheme(&self, descriptor: &ProviderDescriptor) -> SignatureScheme {
+        self.webhook_scheme.unwrap_or(descriptor.signature)
     }
 
     /// Sets the ownership mode of a whole interface.
@@ -234,7 +290,8 @@ impl Binding {
         if let Some(owner) = self
             .target
             .owner
-            .as_ref()
+            .is_some()
+            .then(|| self.target.top_level())
             .filter(|o| !o.eq_ignore_ascii_case(self.org.as_str()))
         {
             return Err(Error::Validation {
@@ -245,7 +302,7 @@ impl Binding {
                 ),
             });
         }
-        if descriptor.signature.needs_secret()
+        if self.signature_scheme(descriptor).needs_secret()
             && self.webhook_secret.as_ref().is_none_or(Secret::is_empty)
         {
             return Err(Error::Validation {
@@ -271,26 +328,23 @@ impl Binding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Capabilities, ProviderDescriptor, SignatureScheme};
+    use crate::Capabilities;
 
     fn registry() -> ProviderRegistry {
         let mut r = ProviderRegistry::default();
-        r.register(ProviderDescriptor {
-            kind: "github".into(),
-            interfaces: vec![Interface::IssueTracking],
-            hosting: vec![],
-            auth_modes: vec![],
-            signature: SignatureScheme::HmacSha256,
-            delivery_header: None,
-            event_header: None,
-            capabilities: Capabilities {
-                can_delete: false,
-                idempotency_keys: false,
-                conditional_reads: true,
-                merge_with_expected_sha: true,
-                reviewed_writes: true,
-            },
-        });
+        r.register(
+            ProviderDescriptor::new(
+                "github",
+                &[Interface::IssueTracking],
+                SignatureScheme::HmacSha256,
+            )
+            .with_capabilities(
+                Capabilities::default()
+                    .with_conditional_reads(true)
+                    .with_merge_with_expected_sha(true)
+                    .with_reviewed_writes(true),
+            ),
+        );
         r
     }
 

@@ -51,6 +51,7 @@ pub struct Resolution {
 
 /// The seed's `ExternalSyncConflict`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ConflictRecord {
     /// Stable id.
     pub id: String,

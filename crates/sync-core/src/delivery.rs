@@ -48,6 +48,7 @@ impl DeliveryPhase {
 
 /// The seed's `ExternalWebhookDelivery`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DeliveryRecord {
     /// Provider type.
     pub provider: ProviderKind,
@@ -93,6 +94,41 @@ pub struct DeliveryRecord {
     /// store's default (the binding).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ordering_key: Option<String>,
+}
+
+impl DeliveryRecord {
+    /// A delivery of `event` from `provider` for `binding` in `org`, received at
+    /// `received_at` with this raw body: phase `received`, not yet verified, no attempts.
+    pub fn new(
+        provider: impl Into<ProviderKind>,
+        delivery_id: impl Into<DeliveryId>,
+        binding: impl Into<BindingId>,
+        org: impl Into<OrgId>,
+        event: impl Into<String>,
+        received_at: DateTime<Utc>,
+        body: Vec<u8>,
+    ) -> Self {
+        Self {
+            provider: provider.into(),
+            delivery_id: delivery_id.into(),
+            binding: binding.into(),
+            org: org.into(),
+            event: event.into(),
+            action: None,
+            received_at,
+            signature_algorithm: String::new(),
+            verified: false,
+            payload_digest: payload_digest(&body),
+            body,
+            phase: DeliveryPhase::Received,
+            attempts: 0,
+            last_error: None,
+            note: None,
+            next_attempt_at: None,
+            events: 0,
+            ordering_key: None,
+        }
+    }
 }
 
 /// The `sha256:<hex>` digest of a payload.
@@ -207,6 +243,53 @@ pub fn step_delivery(
         _ => {}
     }
     (record, effects)
+}
+
+/// The transition that dead-letters a delivery no worker finishes: claimed `claims` times
+/// without any outcome recorded (each worker that took it crashed, was killed, or lost its
+/// lease). A new attempt that failed permanently, through [`step_delivery`], and its audit
+/// record `delivery.dead_lettered` by `worker`. Queues call it when a claim would hand
+/// such a poison message out once more.
+pub fn dead_letter_unfinished(
+    delivery: DeliveryRecord,
+    claims: u32,
+    worker: &str,
+    now: DateTime<Utc>,
+) -> crate::Transition {
+    let previous = delivery
+        .last_error
+        .as_deref()
+        .map(|e| format!("; the last recorded error was: {e}"))
+        .unwrap_or_default();
+    let error = format!(
+        "claimed {claims} times without an outcome: every worker that took it stopped before finishing (crashed, killed, or lost its lease){previous}; fix the cause, then replay it (`kradle-sync deliveries replay`)"
+    );
+    let policy = RetryPolicy::default();
+    let (record, _) = step_delivery(delivery, DeliveryInput::Claim, now, &policy);
+    let (record, _) = step_delivery(
+        record,
+        DeliveryInput::Failed {
+            error: error.clone(),
+            retryable: false,
+            jitter: 0.0,
+        },
+        now,
+        &policy,
+    );
+    let audit = crate::audit::AuditRecord {
+        at: now,
+        org: record.org.clone(),
+        provider: record.provider.clone(),
+        binding: record.binding.clone(),
+        subject: crate::audit::AuditSubject::Delivery(record.delivery_id.to_string()),
+        action: "delivery.dead_lettered".into(),
+        actor: format!("worker:{worker}"),
+        detail: serde_json::json!({ "phase": record.phase, "claims": claims, "error": error }),
+    };
+    let mut transition = crate::Transition::default();
+    transition.deliveries.push(record);
+    transition.audit.push(audit);
+    transition
 }
 
 #[cfg(test)]

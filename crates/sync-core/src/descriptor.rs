@@ -1,23 +1,21 @@
-//! Provider descriptors and the data-driven provider type registry.
-
-use std::collections::BTreeMap;
+//! Provider descriptors: what a provider type is and can do, as data.
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Interface, ProviderKind};
+use crate::{Interface, ProviderKind};
 
 /// How a provider authenticates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum AuthMode {
-    /// A personal or project access token.
+    /// A personal, project or group access token.
     Token,
     /// A GitHub App installation (JWT exchanged for installation tokens).
     GithubApp,
-    /// An OAuth user token.
+    /// An OAuth bearer token.
     OauthUser,
-    /// HTTP basic auth with an API token (Jira Cloud).
+    /// HTTP basic auth with a user name and an API token (Jira Cloud).
     BasicApiToken,
 }
 
@@ -30,6 +28,9 @@ pub enum SignatureScheme {
     HmacSha256,
     /// A shared token echoed in a header, compared in constant time.
     Token,
+    /// A JWT signed HS256 with a shared secret (an app's client secret), carrying its
+    /// issuer and expiry (Jira OAuth 2.0 and Connect apps).
+    JwtHs256,
     /// The provider signs with an asymmetric key of its own: no shared secret needed.
     ProviderSigned,
     /// No signature.
@@ -39,12 +40,34 @@ pub enum SignatureScheme {
 impl SignatureScheme {
     /// Whether a shared secret must be configured for webhooks of this scheme.
     pub fn needs_secret(self) -> bool {
-        matches!(self, SignatureScheme::HmacSha256 | SignatureScheme::Token)
+        matches!(
+            self,
+            SignatureScheme::HmacSha256 | SignatureScheme::Token | SignatureScheme::JwtHs256
+        )
+    }
+
+    /// The scheme's name in configuration and audit records (`hmac-sha256`, `token`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureScheme::HmacSha256 => "hmac-sha256",
+            SignatureScheme::Token => "token",
+            SignatureScheme::JwtHs256 => "jwt-hs256",
+            SignatureScheme::ProviderSigned => "provider-signed",
+            SignatureScheme::None => "none",
+        }
     }
 }
 
 /// What a provider type can do, declared as data so callers check instead of guessing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Every capability is off by default.
+///
+/// ```
+/// use kradle_sync_core::Capabilities;
+/// let c = Capabilities::default().with_can_delete(true).with_conditional_reads(true);
+/// assert!(c.can_delete && c.conditional_reads && !c.idempotency_keys);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Capabilities {
     /// Objects can be deleted (otherwise removals close or archive).
     pub can_delete: bool,
@@ -58,11 +81,57 @@ pub struct Capabilities {
     pub reviewed_writes: bool,
 }
 
+impl Capabilities {
+    /// Sets [`can_delete`](Self::can_delete).
+    pub fn with_can_delete(mut self, value: bool) -> Self {
+        self.can_delete = value;
+        self
+    }
+
+    /// Sets [`idempotency_keys`](Self::idempotency_keys).
+    pub fn with_idempotency_keys(mut self, value: bool) -> Self {
+        self.idempotency_keys = value;
+        self
+    }
+
+    /// Sets [`conditional_reads`](Self::conditional_reads).
+    pub fn with_conditional_reads(mut self, value: bool) -> Self {
+        self.conditional_reads = value;
+        self
+    }
+
+    /// Sets [`merge_with_expected_sha`](Self::merge_with_expected_sha).
+    pub fn with_merge_with_expected_sha(mut self, value: bool) -> Self {
+        self.merge_with_expected_sha = value;
+        self
+    }
+
+    /// Sets [`reviewed_writes`](Self::reviewed_writes).
+    pub fn with_reviewed_writes(mut self, value: bool) -> Self {
+        self.reviewed_writes = value;
+        self
+    }
+}
+
 /// A provider type's descriptor (the seed's provider type registry entry).
+///
+/// ```
+/// use kradle_sync_core::{Capabilities, Interface, ProviderDescriptor, SignatureScheme};
+/// let d = ProviderDescriptor::new("acme-ci", &[Interface::Cicd], SignatureScheme::HmacSha256)
+///     .with_display_name("Acme CI")
+///     .with_delivery_header("X-Acme-Delivery")
+///     .with_event_header("X-Acme-Event")
+///     .with_capabilities(Capabilities::default().with_reviewed_writes(true));
+/// assert!(d.supports(Interface::Cicd) && !d.supports(Interface::GitForge));
+/// assert_eq!(d.display_name, "Acme CI");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ProviderDescriptor {
     /// Provider type.
     pub kind: ProviderKind,
+    /// The name people know it by (`GitHub`), for messages.
+    pub display_name: String,
     /// Interfaces implemented.
     pub interfaces: Vec<Interface>,
     /// Hosting variants (`saas`, `ghe`, `self-managed`).
@@ -75,58 +144,85 @@ pub struct ProviderDescriptor {
     pub delivery_header: Option<String>,
     /// The header that carries the event name.
     pub event_header: Option<String>,
+    /// The API's base URL when a binding names none (the SaaS instance), if there is one.
+    pub default_api_url: Option<String>,
     /// Capabilities.
     pub capabilities: Capabilities,
 }
 
 impl ProviderDescriptor {
+    /// A descriptor of provider type `kind` implementing `interfaces`, whose webhooks are
+    /// verified with `signature`. Everything else is empty until set; the display name is
+    /// the kind.
+    pub fn new(
+        kind: impl Into<ProviderKind>,
+        interfaces: &[Interface],
+        signature: SignatureScheme,
+    ) -> Self {
+        let kind = kind.into();
+        Self {
+            display_name: kind.to_string(),
+            kind,
+            interfaces: interfaces.to_vec(),
+            hosting: Vec::new(),
+            auth_modes: Vec::new(),
+            signature,
+            delivery_header: None,
+            event_header: None,
+            default_api_url: None,
+            capabilities: Capabilities::default(),
+        }
+    }
+
+    /// Sets the name people know the provider by.
+    pub fn with_display_name(mut self, name: impl Into<String>) -> Self {
+        self.display_name = name.into();
+        self
+    }
+
+    /// Sets the hosting variants.
+    pub fn with_hosting(mut self, hosting: &[&str]) -> Self {
+        self.hosting = hosting.iter().map(|h| (*h).to_owned()).collect();
+        self
+    }
+
+    /// Sets the auth modes accepted.
+    pub fn with_auth_modes(mut self, modes: &[AuthMode]) -> Self {
+        self.auth_modes = modes.to_vec();
+        self
+    }
+
+    /// Sets the header that carries the delivery id.
+    pub fn with_delivery_header(mut self, header: impl Into<String>) -> Self {
+        self.delivery_header = Some(header.into());
+        self
+    }
+
+    /// Sets the header that carries the event name.
+    pub fn with_event_header(mut self, header: impl Into<String>) -> Self {
+        self.event_header = Some(header.into());
+        self
+    }
+
+    /// Sets the API's default base URL.
+    pub fn with_default_api_url(mut self, url: impl Into<String>) -> Self {
+        self.default_api_url = Some(url.into());
+        self
+    }
+
+    /// Sets the capabilities.
+    pub fn with_capabilities(mut self, capabilities: Capabilities) -> Self {
+        self.capabilities = capabilities;
+        self
+    }
+
     /// Whether the provider implements `interface`.
     pub fn supports(&self, interface: Interface) -> bool {
         self.interfaces.contains(&interface)
     }
-}
 
-/// The provider types a host knows, by name. Adding a provider is adding a descriptor.
-///
-/// ```
-/// use kradle_sync_core::{ProviderRegistry, ProviderDescriptor, ProviderKind, Interface,
-///     SignatureScheme, Capabilities};
-/// let mut registry = ProviderRegistry::default();
-/// registry.register(ProviderDescriptor {
-///     kind: ProviderKind::new("acme-ci"),
-///     interfaces: vec![Interface::Cicd],
-///     hosting: vec!["saas".into()],
-///     auth_modes: vec![],
-///     signature: SignatureScheme::HmacSha256,
-///     delivery_header: Some("X-Acme-Delivery".into()),
-///     event_header: Some("X-Acme-Event".into()),
-///     capabilities: Capabilities { can_delete: false, idempotency_keys: true,
-///         conditional_reads: false, merge_with_expected_sha: false, reviewed_writes: true },
-/// });
-/// assert!(registry.get(&ProviderKind::new("acme-ci")).is_ok());
-/// ```
-#[derive(Debug, Clone, Default)]
-pub struct ProviderRegistry {
-    descriptors: BTreeMap<ProviderKind, ProviderDescriptor>,
-}
-
-impl ProviderRegistry {
-    /// Adds or replaces a descriptor.
-    pub fn register(&mut self, descriptor: ProviderDescriptor) {
-        self.descriptors.insert(descriptor.kind.clone(), descriptor);
-    }
-
-    /// The descriptor of a provider type.
-    pub fn get(&self, kind: &ProviderKind) -> Result<&ProviderDescriptor, Error> {
-        self.descriptors
-            .get(kind)
-            .ok_or_else(|| Error::UnknownProvider {
-                provider: kind.clone(),
-            })
-    }
-
-    /// All registered descriptors, sorted by kind.
-    pub fn iter(&self) -> impl Iterator<Item = &ProviderDescriptor> {
-        self.descriptors.values()
+    /// Whether the provider accepts credentials of this mode.
+    pub fn accepts(&self, mode: AuthMode) -> bool {
+        self.auth_modes.contains(&mode)
     }
 }

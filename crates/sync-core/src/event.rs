@@ -9,7 +9,14 @@ use crate::{
 };
 
 /// Links that identify an object at its provider (the seed's `ExternalObjectLink.external`).
+///
+/// ```
+/// use kradle_sync_core::LinkInfo;
+/// let link = LinkInfo::default().with_number(42).with_url(Some("https://github.com/o/r/issues/42".to_owned()));
+/// assert_eq!(link.number, Some(42));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LinkInfo {
     /// The number people use (`#42`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -25,8 +32,35 @@ pub struct LinkInfo {
     pub api_url: Option<String>,
 }
 
+impl LinkInfo {
+    /// Sets the number people use (`#42`, GitLab's `iid`).
+    pub fn with_number(mut self, number: impl Into<Option<u64>>) -> Self {
+        self.number = number.into();
+        self
+    }
+
+    /// Sets the global node id.
+    pub fn with_node_id(mut self, node_id: impl Into<Option<String>>) -> Self {
+        self.node_id = node_id.into();
+        self
+    }
+
+    /// Sets the link for people.
+    pub fn with_url(mut self, url: impl Into<Option<String>>) -> Self {
+        self.url = url.into();
+        self
+    }
+
+    /// Sets the API URL of the object.
+    pub fn with_api_url(mut self, api_url: impl Into<Option<String>>) -> Self {
+        self.api_url = api_url.into();
+        self
+    }
+}
+
 /// Why an object is gone at its provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 #[serde(rename_all = "snake_case", tag = "reason")]
 pub enum Removal {
     /// Deleted.
@@ -46,6 +80,7 @@ pub enum Removal {
 
 /// What an event says about its object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum Change {
     /// The object was seen with these fields at this version. `fields` may be partial:
@@ -79,7 +114,16 @@ pub enum Change {
 }
 
 /// One normalized event (the seed's `ExternalSyncEvent`).
+///
+/// ```
+/// use kradle_sync_core::{Authority, CanonicalEvent, Change, ExternalVersion, ResourceKind};
+/// let event = CanonicalEvent::new("github", "d-1", ResourceKind::Issue, "444500041", "opened",
+///         Authority::Webhook, Change::Hint)
+///     .with_target(Some(kradle_sync_core::ExternalTarget::from_path("octo/repo")));
+/// assert_eq!(event.interface, kradle_sync_core::Interface::IssueTracking);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CanonicalEvent {
     /// Provider type.
     pub provider: ProviderKind,
@@ -109,6 +153,50 @@ pub struct CanonicalEvent {
 }
 
 impl CanonicalEvent {
+    /// An event of `provider`'s delivery (or read) `delivery_id` about one object. The
+    /// interface is the kind's; time, target and links are unset until given.
+    pub fn new(
+        provider: impl Into<ProviderKind>,
+        delivery_id: impl Into<DeliveryId>,
+        kind: ResourceKind,
+        native_id: impl Into<NativeId>,
+        action: impl Into<String>,
+        authority: Authority,
+        change: Change,
+    ) -> Self {
+        Self {
+            provider: provider.into(),
+            delivery_id: delivery_id.into(),
+            interface: kind.interface(),
+            kind,
+            native_id: native_id.into(),
+            action: action.into(),
+            event_time: None,
+            target: None,
+            link: LinkInfo::default(),
+            authority,
+            change,
+        }
+    }
+
+    /// Sets when the provider says the event happened.
+    pub fn with_event_time(mut self, at: Option<DateTime<Utc>>) -> Self {
+        self.event_time = at;
+        self
+    }
+
+    /// Sets where the object lives at the provider.
+    pub fn with_target(mut self, target: Option<ExternalTarget>) -> Self {
+        self.target = target;
+        self
+    }
+
+    /// Sets the identity links.
+    pub fn with_link(mut self, link: LinkInfo) -> Self {
+        self.link = link;
+        self
+    }
+
     /// The key under which this event is applied at most once.
     pub fn key(&self) -> EventKey {
         EventKey {

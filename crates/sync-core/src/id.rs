@@ -334,6 +334,7 @@ pub struct EventKey {
 /// Where an object sits at its provider: repository `owner/name`, GitLab `group/project`,
 /// or a Jira project key. Used to check that a delivery belongs to its binding's target.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ExternalTarget {
     /// The owner (GitHub user or organization, GitLab namespace, Jira site), if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -354,6 +355,18 @@ impl ExternalTarget {
         let path = path.into();
         let owner = path.rsplit_once('/').map(|(owner, _)| owner.to_owned());
         Self { owner, path }
+    }
+
+    /// The top-level segment of the path: a GitHub owner, a GitLab top-level group, a Jira
+    /// site. A binding's org is this.
+    ///
+    /// ```
+    /// use kradle_sync_core::ExternalTarget;
+    /// assert_eq!(ExternalTarget::from_path("group/sub/sub2/project").top_level(), "group");
+    /// assert_eq!(ExternalTarget::from_path("KRADLE").top_level(), "KRADLE");
+    /// ```
+    pub fn top_level(&self) -> &str {
+        self.path.split('/').next().unwrap_or(&self.path)
     }
 
     /// Whether `other` names the same target, ignoring ASCII case (GitHub and GitLab paths

@@ -2,6 +2,7 @@
 
 pub mod audit;
 mod binding;
+mod cache;
 pub mod conflict;
 pub mod delivery;
 mod descriptor;
@@ -14,6 +15,8 @@ pub mod marker;
 pub mod object;
 pub mod projection;
 mod provider;
+pub mod queue;
+mod registry;
 mod retry;
 mod secret;
 pub mod store;
@@ -26,9 +29,7 @@ pub mod write_intent;
 pub use binding::{
     Binding, DriftPolicy, InterfaceBinding, OwnershipMode, ResolutionPolicy, SyncPolicy, WriteMode,
 };
-pub use descriptor::{
-    AuthMode, Capabilities, ProviderDescriptor, ProviderRegistry, SignatureScheme,
-};
+pub use descriptor::{AuthMode, Capabilities, ProviderDescriptor, SignatureScheme};
 pub use engine::{
     BackfillProgress, BackfillReport, BackfillResource, Engine, EngineBuilder, EngineConfig,
     EventOutcome, PageProgress, PassOptions, PassReport, ProcessReport, Receipt, ResourceReport,
@@ -43,11 +44,16 @@ pub use id::{
 };
 pub use object::{Canonical, Fields};
 pub use provider::{
-    CheckRunInput, Cicd, GitForge, IssuePatch, IssueTracking, Observed, Page, PageRequest,
-    Provider, ProviderHealth, PullRequestInput, ReviewInput, RunnerRegistration,
+    CheckRunInput, Cicd, GitForge, IssuePatch, IssueTracking, IssueTrackingExt, Observed, Page,
+    PageRequest, Provider, ProviderHealth, PullRequestInput, RateLimitStatus, ReviewInput,
+    RunnerRegistration,
 };
+pub use queue::WorkQueue;
+pub use registry::{ConnectOptions, Credentials, ProviderPlugin, ProviderRegistry, ReadPurpose};
 pub use retry::RetryPolicy;
 pub use secret::Secret;
-pub use store::{SyncStore, Transition};
+pub use store::{HttpCache, SyncStore, Transition};
 pub use version::{Authority, ExternalVersion, Rank};
-pub use webhook::{Headers, NormalizedWebhook, VerifiedWebhook, WebhookAdapter, WebhookRequest};
+pub use webhook::{
+    Headers, NormalizedWebhook, VerifiedWebhook, WebhookAdapter, WebhookKey, WebhookRequest,
+};

@@ -2,8 +2,12 @@
 //!
 //! A provider implements one, two or all three. They are object-safe (`async-trait`, `Send`
 //! futures) so a host can hold `Arc<dyn IssueTracking>`. Every read is paginated with an
-//! opaque cursor and can be conditional (an ETag the caller got before); every write takes
-//! the intent's idempotency key so a create can be found again after an unknown outcome.
+//! opaque cursor and can be conditional (an ETag the caller got before); every create takes
+//! the intent's idempotency key so it can be found again after an unknown outcome.
+//!
+//! The traits carry what the engine calls; conveniences built from those methods live in
+//! extension traits with blanket implementations ([`IssueTrackingExt`]), so a provider
+//! implements the small trait and gets the rest.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -21,6 +25,7 @@ use crate::{
 
 /// Which page of a listing to read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PageRequest {
     /// Where to continue; `None` for the first page.
     pub cursor: Option<String>,
@@ -36,10 +41,19 @@ impl PageRequest {
             per_page,
         }
     }
+
+    /// The page at `cursor` (as a previous page's [`Page::next`] gave it).
+    pub fn after(cursor: impl Into<String>, per_page: u32) -> Self {
+        Self {
+            cursor: Some(cursor.into()),
+            per_page,
+        }
+    }
 }
 
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Page<T> {
     /// Items.
     pub items: Vec<T>,
@@ -50,18 +64,39 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
-    /// A last page with these items.
-    pub fn last(items: Vec<T>) -> Self {
+    /// A page with these items, followed by the page at `next` (`None`: the last).
+    pub fn new(items: Vec<T>, next: Option<String>) -> Self {
         Self {
             items,
-            next: None,
+            next,
             not_modified: false,
+        }
+    }
+
+    /// A last page with these items.
+    pub fn last(items: Vec<T>) -> Self {
+        Self::new(items, None)
+    }
+
+    /// Marks the page as answered "not modified" (its items come from the cache).
+    pub fn with_not_modified(mut self, not_modified: bool) -> Self {
+        self.not_modified = not_modified;
+        self
+    }
+
+    /// The same page with every item converted.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next: self.next,
+            not_modified: self.not_modified,
         }
     }
 }
 
 /// An object read from a provider, with its identity and version.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Observed<T> {
     /// The provider's stable id.
     pub native_id: NativeId,
@@ -73,8 +108,34 @@ pub struct Observed<T> {
     pub object: T,
 }
 
+impl<T> Observed<T> {
+    /// An object with its native id and version; links unset until given.
+    pub fn new(native_id: impl Into<NativeId>, version: ExternalVersion, object: T) -> Self {
+        Self {
+            native_id: native_id.into(),
+            link: LinkInfo::default(),
+            version,
+            object,
+        }
+    }
+
+    /// Sets the identity links.
+    pub fn with_link(mut self, link: LinkInfo) -> Self {
+        self.link = link;
+        self
+    }
+}
+
 /// A partial update of an issue: `None` leaves a field as it is.
+///
+/// ```
+/// use kradle_sync_core::IssuePatch;
+/// let mut patch = IssuePatch::default();
+/// patch.state = Some("closed".into());
+/// assert!(patch.title.is_none());
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct IssuePatch {
     /// New title.
     pub title: Option<String>,
@@ -208,7 +269,19 @@ pub trait IssueTracking: Send + Sync {
         number: u64,
         idempotency_key: &str,
     ) -> Result<Option<Observed<Comment>>, Error>;
+}
 
+/// Conveniences over [`IssueTracking`], built from its methods: every provider gets them.
+///
+/// ```
+/// # use kradle_sync_core::{ExternalTarget, IssueTracking, IssueTrackingExt};
+/// async fn close(issues: &dyn IssueTracking, repo: &ExternalTarget) -> Result<(), kradle_sync_core::Error> {
+///     issues.close_issue(repo, 42).await?;
+///     Ok(())
+/// }
+/// ```
+#[async_trait]
+pub trait IssueTrackingExt: IssueTracking {
     /// Closes an issue.
     async fn close_issue(
         &self,
@@ -274,8 +347,11 @@ pub trait IssueTracking: Send + Sync {
     }
 }
 
+impl<T: IssueTracking + ?Sized> IssueTrackingExt for T {}
+
 /// A check run to create, or fields to change on one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CheckRunInput {
     /// Name (required to create).
     pub name: Option<String>,
@@ -297,11 +373,19 @@ pub struct CheckRunInput {
 
 /// A runner registration: a short-lived token returned to the caller, never stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RunnerRegistration {
     /// The registration token (redacted when printed).
     pub token: Secret,
     /// When it expires.
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl RunnerRegistration {
+    /// A registration token and when it expires.
+    pub fn new(token: Secret, expires_at: Option<DateTime<Utc>>) -> Self {
+        Self { token, expires_at }
+    }
 }
 
 /// Pipelines, jobs, checks, statuses, runners and artifacts.
@@ -393,6 +477,7 @@ pub trait Cicd: Send + Sync {
 
 /// A pull request to create or fields to change.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PullRequestInput {
     /// Title.
     pub title: Option<String>,
@@ -410,6 +495,7 @@ pub struct PullRequestInput {
 
 /// A review to submit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ReviewInput {
     /// `APPROVE`, `REQUEST_CHANGES` or `COMMENT`.
     pub event: String,
@@ -417,6 +503,18 @@ pub struct ReviewInput {
     pub body: Option<String>,
     /// The commit reviewed.
     pub commit_id: Option<String>,
+}
+
+impl ReviewInput {
+    /// A review of kind `event` (`APPROVE`, `REQUEST_CHANGES`, `COMMENT`), without body
+    /// or commit.
+    pub fn new(event: impl Into<String>) -> Self {
+        Self {
+            event: event.into(),
+            body: None,
+            commit_id: None,
+        }
+    }
 }
 
 /// Repositories, pull requests, reviews, refs, protection, keys and collaborators.
@@ -474,6 +572,13 @@ pub trait GitForge: Send + Sync {
         input: &PullRequestInput,
         idempotency_key: &str,
     ) -> Result<Observed<PullRequest>, Error>;
+    /// The pull request an earlier `create_pull_request` with this idempotency key
+    /// created, if any (the adapter looks for the [`marker`](crate::marker) it embedded).
+    async fn find_pull_request_by_key(
+        &self,
+        target: &ExternalTarget,
+        idempotency_key: &str,
+    ) -> Result<Option<Observed<PullRequest>>, Error>;
     /// Updates a pull request.
     async fn update_pull_request(
         &self,
@@ -523,6 +628,7 @@ pub trait GitForge: Send + Sync {
 
 /// What a health probe found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ProviderHealth {
     /// Credentials work.
     pub auth_ready: bool,
@@ -532,6 +638,54 @@ pub struct ProviderHealth {
     pub rate_limit_reset: Option<DateTime<Utc>>,
     /// Notes (never secrets).
     pub message: Option<String>,
+}
+
+impl ProviderHealth {
+    /// Whether the credentials work; rate limits and message unset.
+    pub fn new(auth_ready: bool) -> Self {
+        Self {
+            auth_ready,
+            rate_limit_remaining: None,
+            rate_limit_reset: None,
+            message: None,
+        }
+    }
+
+    /// Sets the rate limit left and when its window resets.
+    pub fn with_rate_limit(mut self, remaining: Option<u64>, reset: Option<DateTime<Utc>>) -> Self {
+        self.rate_limit_remaining = remaining;
+        self.rate_limit_reset = reset;
+        self
+    }
+
+    /// Sets the note.
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = Some(message.into());
+        self
+    }
+}
+
+/// The rate limit a client last saw in a provider's responses, without a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RateLimitStatus {
+    /// Requests allowed per window, if reported.
+    pub limit: Option<u64>,
+    /// Requests left in the window.
+    pub remaining: Option<u64>,
+    /// When the window resets.
+    pub reset: Option<DateTime<Utc>>,
+}
+
+impl RateLimitStatus {
+    /// A status with these figures.
+    pub fn new(limit: Option<u64>, remaining: Option<u64>, reset: Option<DateTime<Utc>>) -> Self {
+        Self {
+            limit,
+            remaining,
+            reset,
+        }
+    }
 }
 
 /// A connected provider: its descriptor, a health probe and the interfaces it implements.
@@ -551,6 +705,11 @@ pub trait Provider: Send + Sync {
     }
     /// Git forge, if implemented.
     fn git_forge(&self) -> Option<&dyn GitForge> {
+        None
+    }
+    /// The rate limit the client last saw (its main budget), without a request; `None`
+    /// before any response reported one, or for a provider without rate limits.
+    fn rate_limit(&self) -> Option<RateLimitStatus> {
         None
     }
 }
@@ -580,12 +739,7 @@ mod tests {
                 unreachable!("not called")
             }
             async fn health(&self) -> Result<ProviderHealth, Error> {
-                Ok(ProviderHealth {
-                    auth_ready: true,
-                    rate_limit_remaining: None,
-                    rate_limit_reset: None,
-                    message: None,
-                })
+                Ok(ProviderHealth::new(true))
             }
         }
         let p: Arc<dyn Provider> = Arc::new(Nothing);

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditRecord;
+pub use crate::cache::{CacheEntry, HttpCache};
 use crate::conflict::ConflictRecord;
 use crate::delivery::{DeliveryPhase, DeliveryRecord};
 use crate::projection::ObjectState;
@@ -20,7 +21,15 @@ use crate::{
 };
 
 /// Narrows a listing. `None` matches everything.
+///
+/// ```
+/// use kradle_sync_core::store::Filter;
+/// use kradle_sync_core::ResourceKind;
+/// let f = Filter::binding("octo/repo").with_kind(ResourceKind::Issue);
+/// assert_eq!(f.kind, Some(ResourceKind::Issue));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Filter {
     /// Only this org.
     pub org: Option<OrgId>,
@@ -44,6 +53,24 @@ impl Filter {
             binding: Some(binding.into()),
             ..Self::default()
         }
+    }
+
+    /// Only this org.
+    pub fn with_org(mut self, org: impl Into<OrgId>) -> Self {
+        self.org = Some(org.into());
+        self
+    }
+
+    /// Only this provider.
+    pub fn with_provider(mut self, provider: impl Into<ProviderKind>) -> Self {
+        self.provider = Some(provider.into());
+        self
+    }
+
+    /// Only this kind.
+    pub fn with_kind(mut self, kind: ResourceKind) -> Self {
+        self.kind = Some(kind);
+        self
     }
 
     /// Whether an object key (and its org) passes the filter.
@@ -75,6 +102,7 @@ pub struct Condition {
 
 /// Which sync state a record is: a binding's, or one interface and kind of it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SyncScope {
     /// Provider type.
     pub provider: ProviderKind,
@@ -86,9 +114,36 @@ pub struct SyncScope {
     pub kind: Option<ResourceKind>,
 }
 
+impl SyncScope {
+    /// The scope of one binding as a whole.
+    pub fn binding(provider: impl Into<ProviderKind>, binding: impl Into<BindingId>) -> Self {
+        Self {
+            provider: provider.into(),
+            binding: binding.into(),
+            interface: None,
+            kind: None,
+        }
+    }
+
+    /// The scope of one kind of a binding (its interface is the kind's).
+    pub fn kind(
+        provider: impl Into<ProviderKind>,
+        binding: impl Into<BindingId>,
+        kind: ResourceKind,
+    ) -> Self {
+        Self {
+            provider: provider.into(),
+            binding: binding.into(),
+            interface: Some(kind.interface()),
+            kind: Some(kind),
+        }
+    }
+}
+
 /// The seed's `ExternalSyncState`: cursor and high-watermark of one scope, and the
 /// binding's conditions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SyncState {
     /// Scope.
     pub scope: SyncScope,
@@ -123,21 +178,9 @@ impl SyncState {
     }
 }
 
-/// A cached conditional-read response: what to send as `If-None-Match` next time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CacheEntry {
-    /// The response's entity tag.
-    pub etag: String,
-    /// The response's `Last-Modified`, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_modified: Option<String>,
-    /// The response body, kept so a `304` can be answered from the cache.
-    #[serde(default)]
-    pub body: Vec<u8>,
-}
-
 /// Everything one engine step writes, committed atomically.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct Transition {
     /// The object's new state, with the revision it was loaded at (`None` when new). The
     /// store writes it with `revision + 1`.
@@ -157,6 +200,16 @@ pub struct Transition {
     pub sync_states: Vec<SyncState>,
     /// Audit records to append.
     pub audit: Vec<AuditRecord>,
+}
+
+impl Transition {
+    /// A transition that only appends these audit records.
+    pub fn audit(records: Vec<AuditRecord>) -> Self {
+        Self {
+            audit: records,
+            ..Self::default()
+        }
+    }
 }
 
 /// How a commit went.
@@ -304,10 +357,4 @@ pub trait SyncStore: Send + Sync {
 
     /// A sync state.
     async fn get_sync_state(&self, scope: &SyncScope) -> Result<Option<SyncState>, Error>;
-
-    /// A cached conditional-read response by request key (method and URL).
-    async fn cache_get(&self, key: &str) -> Result<Option<CacheEntry>, Error>;
-
-    /// Stores a cached conditional-read response.
-    async fn cache_put(&self, key: &str, entry: CacheEntry) -> Result<(), Error>;
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 /// `updated_at` and `sequence` are ordered; `etag` is only an identity for conditional
 /// requests (`If-None-Match`), never compared for order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ExternalVersion {
     /// The provider's last-modified time of the object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -29,6 +30,18 @@ impl ExternalVersion {
             updated_at: Some(updated_at),
             ..Self::default()
         }
+    }
+
+    /// Sets the provider's sequence number (pipeline and job status transitions, say).
+    pub fn with_sequence(mut self, sequence: impl Into<Option<u64>>) -> Self {
+        self.sequence = sequence.into();
+        self
+    }
+
+    /// Sets the entity tag of the response the observation came from.
+    pub fn with_etag(mut self, etag: impl Into<Option<String>>) -> Self {
+        self.etag = etag.into();
+        self
     }
 
     /// Compares the ordered parts (`updated_at`, then `sequence`). An absent part sorts

@@ -1,10 +1,12 @@
 //! Webhook requests, verification and normalization: the part of a provider that needs no
 //! network.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     CanonicalEvent, DeliveryId, Error, ExternalTarget, ProviderDescriptor, ResourceKind, Secret,
+    SignatureScheme,
 };
 
 /// HTTP headers of a webhook request, looked up case-insensitively.
@@ -53,7 +55,14 @@ impl Headers {
 }
 
 /// One webhook request as received: headers and the raw body bytes that were signed.
+///
+/// ```
+/// use kradle_sync_core::{Headers, WebhookRequest};
+/// let r = WebhookRequest::new(Headers::from_pairs([("X-GitHub-Event", "ping")]), b"{}".to_vec());
+/// assert_eq!(r.headers.get("x-github-event"), Some("ping"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WebhookRequest {
     /// Request headers.
     pub headers: Headers,
@@ -61,8 +70,16 @@ pub struct WebhookRequest {
     pub body: Vec<u8>,
 }
 
+impl WebhookRequest {
+    /// A request with these headers and raw body.
+    pub fn new(headers: Headers, body: Vec<u8>) -> Self {
+        Self { headers, body }
+    }
+}
+
 /// What verification established about a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct VerifiedWebhook {
     /// The provider's delivery id.
     pub delivery_id: DeliveryId,
@@ -72,8 +89,72 @@ pub struct VerifiedWebhook {
     pub algorithm: String,
 }
 
+impl VerifiedWebhook {
+    /// What verification established: the delivery id, the event name and the scheme.
+    pub fn new(
+        delivery_id: impl Into<DeliveryId>,
+        event: impl Into<String>,
+        algorithm: impl Into<String>,
+    ) -> Self {
+        Self {
+            delivery_id: delivery_id.into(),
+            event: event.into(),
+            algorithm: algorithm.into(),
+        }
+    }
+}
+
+/// What a webhook is verified with: the binding's secret, the scheme it expects, and
+/// what a time-limited signature (a JWT) is checked against.
+///
+/// ```
+/// use chrono::Utc;
+/// use kradle_sync_core::{Secret, SignatureScheme, WebhookKey};
+/// let secret = Secret::new("s");
+/// let key = WebhookKey::new(&secret, SignatureScheme::HmacSha256, Utc::now());
+/// assert_eq!(key.scheme, SignatureScheme::HmacSha256);
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct WebhookKey<'a> {
+    /// The shared secret.
+    pub secret: &'a Secret,
+    /// The scheme the binding expects (its provider's, unless the binding says otherwise:
+    /// a Jira binding may expect app-signed JWTs instead of HMAC signatures).
+    pub scheme: SignatureScheme,
+    /// The issuer a signed token must name (a JWT's `iss`), where the binding sets one.
+    pub issuer: Option<&'a str>,
+    /// The receiver's clock, for expiry checks.
+    pub now: DateTime<Utc>,
+}
+
+impl<'a> WebhookKey<'a> {
+    /// A key with this secret and scheme, checked at `now`.
+    pub fn new(secret: &'a Secret, scheme: SignatureScheme, now: DateTime<Utc>) -> Self {
+        Self {
+            secret,
+            scheme,
+            issuer: None,
+            now,
+        }
+    }
+
+    /// Sets the issuer a signed token must name.
+    pub fn with_issuer(mut self, issuer: Option<&'a str>) -> Self {
+        self.issuer = issuer;
+        self
+    }
+}
+
 /// The result of normalizing one delivery.
+///
+/// ```
+/// use kradle_sync_core::NormalizedWebhook;
+/// let n = NormalizedWebhook::ignored("deploy_key", "deploy keys are not synced").with_action(Some("created".into()));
+/// assert!(n.events.is_empty() && n.ignored.is_some());
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct NormalizedWebhook {
     /// The provider's event name.
     pub event: String,
@@ -91,6 +172,42 @@ pub struct NormalizedWebhook {
     pub ignored: Option<String>,
 }
 
+impl NormalizedWebhook {
+    /// A delivery of `event` that produced these events.
+    pub fn events(event: impl Into<String>, events: Vec<CanonicalEvent>) -> Self {
+        Self {
+            event: event.into(),
+            action: None,
+            target: None,
+            events,
+            ignored: None,
+        }
+    }
+
+    /// A delivery of `event` that is out of scope, and why.
+    pub fn ignored(event: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            event: event.into(),
+            action: None,
+            target: None,
+            events: Vec::new(),
+            ignored: Some(reason.into()),
+        }
+    }
+
+    /// Sets the payload's action.
+    pub fn with_action(mut self, action: Option<String>) -> Self {
+        self.action = action;
+        self
+    }
+
+    /// Sets the repository or project the payload is about.
+    pub fn with_target(mut self, target: Option<ExternalTarget>) -> Self {
+        self.target = target;
+        self
+    }
+}
+
 /// A provider's webhook and payload translation. It does no I/O: a host can verify,
 /// normalize and parse REST objects without any network, which is what `replay` and
 /// `normalize` use.
@@ -98,12 +215,14 @@ pub trait WebhookAdapter: Send + Sync {
     /// The provider's descriptor.
     fn descriptor(&self) -> &ProviderDescriptor;
 
-    /// Checks the request's signature (or token) with the binding's secret, in constant
-    /// time. A missing or wrong signature is [`Error::Signature`].
+    /// Checks the request's signature (or token) with the binding's key, in constant time.
+    /// A missing or wrong signature, an expired or foreign token, or a scheme the adapter
+    /// does not implement is [`Error::Signature`]; a request without a delivery id is
+    /// [`Error::MissingHeader`].
     fn verify_webhook(
         &self,
         request: &WebhookRequest,
-        secret: &Secret,
+        key: &WebhookKey<'_>,
     ) -> Result<VerifiedWebhook, Error>;
 
     /// Translates a verified request into canonical events. Unknown event types are

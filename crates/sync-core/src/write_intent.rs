@@ -135,6 +135,7 @@ impl Actor {
 
 /// The seed's `ExternalWriteIntent`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct WriteIntent {
     /// Stable id.
     pub id: String,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use kradle_http::{ApiRequest, LinkPagination, Priority};
 use kradle_store_memory::MemoryStore;
-use kradle_sync_core::SyncStore;
+use kradle_sync_core::HttpCache;
 use serde_json::Value;
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, Request};

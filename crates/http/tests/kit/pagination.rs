@@ -130,14 +130,12 @@ async fn a_walk_resumes_from_a_stored_cursor() {
 
     // Resumed later: no page is read twice.
     let rest: Vec<_> = client
-        .pages(
-            request,
-            &pagination,
-            PageRequest {
-                cursor: Some(checkpoint),
-                per_page: 3,
-            },
-        )
+        .pages(request, &pagination, {
+            let mut v = PageRequest::default();
+            v.cursor = Some(checkpoint);
+            v.per_page = 3;
+            v
+        })
         .collect()
         .await;
     for page in rest {

@@ -127,9 +127,11 @@ impl Cicd for GithubClient {
             .as_str()
             .trim_end_matches('/')
             .to_owned();
-        Ok(LogRef {
-            job_native_id: id.to_string(),
-            url: format!("{base}{}/actions/jobs/{id}/logs", repo_path(target)?),
+        Ok({
+            let mut v = LogRef::default();
+            v.job_native_id = id.to_string();
+            v.url = format!("{base}{}/actions/jobs/{id}/logs", repo_path(target)?);
+            v
         })
     }
 
@@ -289,10 +291,7 @@ impl Cicd for GithubClient {
                 provider: ProviderKind::new(PROVIDER),
                 reason: "the runner registration response has no `token`".into(),
             })?;
-        Ok(RunnerRegistration {
-            token: parsed.token,
-            expires_at: parsed.expires_at,
-        })
+        Ok(RunnerRegistration::new(parsed.token, parsed.expires_at))
     }
 }
 
@@ -302,13 +301,11 @@ mod tests {
 
     #[test]
     fn check_output_has_title_and_summary() {
-        let input = CheckRunInput {
-            name: Some("mighty_readme".into()),
-            head_sha: Some("ce587453ced02b1526dfb4cb910479d431683101".into()),
-            external_id: Some("kradle:k1".into()),
-            output_summary: Some("There are 0 failures".into()),
-            ..CheckRunInput::default()
-        };
+        let mut input = CheckRunInput::default();
+        input.name = Some("mighty_readme".into());
+        input.head_sha = Some("ce587453ced02b1526dfb4cb910479d431683101".into());
+        input.external_id = Some("kradle:k1".into());
+        input.output_summary = Some("There are 0 failures".into());
         let v = check_json(&input);
         assert_eq!(v["output"]["title"], "mighty_readme");
         assert_eq!(v["external_id"], "kradle:k1");

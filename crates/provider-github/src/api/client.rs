@@ -13,8 +13,8 @@ use kradle_http::{
 };
 use kradle_sync_core::object::Canonical;
 use kradle_sync_core::{
-    BindingId, Error, Observed, Page, PageRequest, ProviderDescriptor, ResourceKind, RetryPolicy,
-    SyncStore,
+    BindingId, Error, HttpCache, Observed, Page, PageRequest, ProviderDescriptor, ResourceKind,
+    RetryPolicy,
 };
 use serde_json::Value;
 
@@ -154,12 +154,13 @@ impl GithubClient {
         pagination: &dyn Pagination,
         page: &PageRequest,
     ) -> Result<Page<Value>, Error> {
-        let page = PageRequest {
-            cursor: page.cursor.clone(),
-            per_page: match page.per_page {
-                0 => MAX_PER_PAGE,
-                n => n.min(MAX_PER_PAGE),
-            },
+        let per_page = match page.per_page {
+            0 => MAX_PER_PAGE,
+            n => n.min(MAX_PER_PAGE),
+        };
+        let page = match &page.cursor {
+            Some(cursor) => PageRequest::after(cursor.clone(), per_page),
+            None => PageRequest::first(per_page),
         };
         Ok(self.api.fetch_page(&request, pagination, &page).await?)
     }
@@ -308,7 +309,7 @@ pub struct GithubClientBuilder {
     binding: Option<BindingId>,
     account: Option<String>,
     org: Option<String>,
-    cache: Option<Arc<dyn SyncStore>>,
+    cache: Option<Arc<dyn HttpCache>>,
     clock: Arc<dyn Clock>,
     sleeper: Arc<dyn Sleeper>,
     rate_limits: Option<Arc<RateLimits>>,
@@ -388,10 +389,10 @@ impl GithubClientBuilder {
         self
     }
 
-    /// The host's store, which keeps the ETags (`cache_get`/`cache_put`): unchanged
+    /// Where the ETags are kept (a store implementing [`HttpCache`], or your own): unchanged
     /// resources are re-read with `If-None-Match` and cost no budget.
-    pub fn cache(mut self, store: Arc<dyn SyncStore>) -> Self {
-        self.cache = Some(store);
+    pub fn cache(mut self, cache: Arc<dyn HttpCache>) -> Self {
+        self.cache = Some(cache);
         self
     }
 

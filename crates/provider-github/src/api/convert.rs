@@ -46,12 +46,7 @@ pub(crate) fn observe<T: Canonical>(
             "REST {kind} object lacks a field GitHub always sends: {e}"
         ))
     })?;
-    Ok(Observed {
-        native_id: event.native_id,
-        link: event.link,
-        version,
-        object,
-    })
+    Ok(Observed::new(event.native_id, version, object).with_link(event.link))
 }
 
 /// Fields a REST object of `kind` never carries, which an event leaves out (so it does
@@ -95,11 +90,7 @@ pub(crate) fn observe_page_where<T: Canonical>(
         .filter(|item| keep(item))
         .map(|item| observe::<T>(kind, item))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Page {
-        items,
-        next: page.next,
-        not_modified: page.not_modified,
-    })
+    Ok(Page::new(items, page.next).with_not_modified(page.not_modified))
 }
 
 /// One URL path segment, percent-encoded (branch names hold `/`, logins and shas are

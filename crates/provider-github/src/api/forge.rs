@@ -62,21 +62,18 @@ fn without_links(value: &Value) -> Value {
 /// A branch's protection as REST returns it: its native id is the branch name (REST
 /// protection has no id of its own), its rules the document without its links.
 fn protection(branch: &str, value: &Value, etag: Option<&str>) -> Observed<BranchProtection> {
-    Observed {
-        native_id: NativeId::new(branch),
-        link: LinkInfo {
-            api_url: value.get("url").and_then(Value::as_str).map(str::to_owned),
-            ..LinkInfo::default()
-        },
-        version: ExternalVersion {
-            etag: etag.map(str::to_owned),
-            ..ExternalVersion::default()
-        },
-        object: BranchProtection {
-            pattern: branch.to_owned(),
-            rules: without_links(value),
-        },
-    }
+    let mut object = BranchProtection::default();
+    object.pattern = branch.to_owned();
+    object.rules = without_links(value);
+    Observed::new(
+        NativeId::new(branch),
+        ExternalVersion::default().with_etag(etag.map(str::to_owned)),
+        object,
+    )
+    .with_link(
+        LinkInfo::default()
+            .with_api_url(value.get("url").and_then(Value::as_str).map(str::to_owned)),
+    )
 }
 
 fn is_ref_of_branch_or_tag(item: &Value) -> bool {
@@ -92,29 +89,6 @@ fn http_source(error: &Error) -> Option<&HttpError> {
             ..
         } => source.downcast_ref::<HttpError>(),
         _ => None,
-    }
-}
-
-impl GithubClient {
-    /// The pull request an earlier [`create_pull_request`](GitForge::create_pull_request)
-    /// with this idempotency key created, if any (newest first, `lookup_pages` pages).
-    pub async fn find_pull_request_by_key(
-        &self,
-        target: &ExternalTarget,
-        idempotency_key: &str,
-    ) -> Result<Option<Observed<PullRequest>>, Error> {
-        let request = ApiRequest::get(format!("{}/pulls", repo_path(target)?))
-            .query("state", "all")
-            .query("sort", "created")
-            .query("direction", "desc");
-        let found = self
-            .scan(request, &Self::link(), self.settings.lookup_pages, |item| {
-                has_marker(item, idempotency_key)
-            })
-            .await?;
-        found
-            .map(|v| convert::observe(ResourceKind::PullRequest, &v))
-            .transpose()
     }
 }
 
@@ -229,6 +203,25 @@ impl GitForge for GithubClient {
             self.find_pull_request_by_key(target, idempotency_key)
         })
         .await
+    }
+
+    async fn find_pull_request_by_key(
+        &self,
+        target: &ExternalTarget,
+        idempotency_key: &str,
+    ) -> Result<Option<Observed<PullRequest>>, Error> {
+        let request = ApiRequest::get(format!("{}/pulls", repo_path(target)?))
+            .query("state", "all")
+            .query("sort", "created")
+            .query("direction", "desc");
+        let found = self
+            .scan(request, &Self::link(), self.settings.lookup_pages, |item| {
+                has_marker(item, idempotency_key)
+            })
+            .await?;
+        found
+            .map(|v| convert::observe(ResourceKind::PullRequest, &v))
+            .transpose()
     }
 
     async fn update_pull_request(
@@ -375,13 +368,11 @@ mod tests {
 
     #[test]
     fn pull_create_embeds_marker() {
-        let input = PullRequestInput {
-            title: Some("Amazing new feature".into()),
-            head: Some("octocat:new-feature".into()),
-            base: Some("master".into()),
-            state: Some("open".into()),
-            ..PullRequestInput::default()
-        };
+        let mut input = PullRequestInput::default();
+        input.title = Some("Amazing new feature".into());
+        input.head = Some("octocat:new-feature".into());
+        input.base = Some("master".into());
+        input.state = Some("open".into());
         let v = pull_json(&input, Some("kradle:k"));
         assert!(has_marker(&v, "kradle:k"));
         assert!(v.get("state").is_none());

@@ -283,13 +283,11 @@ mod tests {
 
     #[test]
     fn create_embeds_the_marker_and_update_does_not() {
-        let patch = IssuePatch {
-            title: Some("Found a bug".into()),
-            body: Some("I'm having a problem with this.".into()),
-            state: Some("closed".into()),
-            milestone: Some(None),
-            ..IssuePatch::default()
-        };
+        let mut patch = IssuePatch::default();
+        patch.title = Some("Found a bug".into());
+        patch.body = Some("I'm having a problem with this.".into());
+        patch.state = Some("closed".into());
+        patch.milestone = Some(None);
         let create = issue_json(&patch, Some("kradle:k1"));
         assert_eq!(
             create["body"],

@@ -71,6 +71,7 @@ use chrono::{TimeZone, Utc};
 use kradle_http::{ApiRequest, HttpError};
 use kradle_sync_core::{
     Cicd, Error, GitForge, IssueTracking, Provider, ProviderDescriptor, ProviderHealth,
+    RateLimitStatus,
 };
 use serde_json::Value;
 
@@ -97,26 +98,19 @@ impl Provider for GithubClient {
                 let body: Value = response.json()?;
                 let core = body.pointer("/resources/core").or_else(|| body.get("rate"));
                 let number = |name: &str| core.and_then(|c| c.get(name)).and_then(Value::as_u64);
-                Ok(ProviderHealth {
-                    auth_ready: true,
-                    rate_limit_remaining: number("remaining"),
-                    rate_limit_reset: number("reset")
+                Ok(ProviderHealth::new(true).with_rate_limit(
+                    number("remaining"),
+                    number("reset")
                         .and_then(|s| i64::try_from(s).ok())
                         .and_then(|s| Utc.timestamp_opt(s, 0).single()),
-                    message: None,
-                })
+                ))
             }
             Err(
                 e @ (HttpError::Unauthorized { .. }
                 | HttpError::Credentials {
                     retryable: false, ..
                 }),
-            ) => Ok(ProviderHealth {
-                auth_ready: false,
-                rate_limit_remaining: None,
-                rate_limit_reset: None,
-                message: Some(e.to_string()),
-            }),
+            ) => Ok(ProviderHealth::new(false).with_message(e.to_string())),
             Err(e) => Err(e.into()),
         }
     }
@@ -131,5 +125,10 @@ impl Provider for GithubClient {
 
     fn git_forge(&self) -> Option<&dyn GitForge> {
         Some(self)
+    }
+
+    fn rate_limit(&self) -> Option<RateLimitStatus> {
+        self.budget()
+            .map(|b| RateLimitStatus::new(b.limit, b.remaining, b.reset_at))
     }
 }

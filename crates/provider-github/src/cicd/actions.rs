@@ -6,9 +6,9 @@ use kradle_sync_core::object::{Artifact, Job, Pipeline, Runner};
 use kradle_sync_core::{CanonicalEvent, ExternalTarget, LinkInfo, ResourceKind};
 use serde::Deserialize;
 
+use crate::delivery::{Delivery, Normalized, Outcome};
 use crate::emit::{Origin, Presence, Subject};
 use crate::error::GithubError;
-use crate::normalize::{Delivery, Normalized, Outcome};
 use crate::wire::{
     LabelName, Nullable, RepoRef, native_id, present, sorted_names, target_from_api_url,
 };
@@ -53,27 +53,28 @@ impl WireRun {
             native_id: native_id(self.id),
             updated_at: self.updated_at,
             target: target.or_else(|| self.url.as_deref().and_then(target_from_api_url)),
-            link: LinkInfo {
+            link: {
+                let mut v = LinkInfo::default();
                 // The number people see: "Build #562".
-                number: self.run_number,
-                node_id: self.node_id,
-                url: self.html_url.clone(),
-                api_url: self.url,
+                v.number = self.run_number;
+                v.node_id = self.node_id;
+                v.url = self.html_url.clone();
+                v.api_url = self.url;
+                v
             },
         };
         let mut presence = Presence::default();
-        let pipeline = Pipeline {
-            name: presence.take("name", self.name),
-            number: presence.take("number", self.run_number.map(Some)),
-            attempt: presence.take("attempt", self.run_attempt.map(Some)),
-            status: presence.take("status", self.status),
-            conclusion: presence.take("conclusion", self.conclusion),
-            head_branch: presence.take("head_branch", self.head_branch),
-            head_sha: presence.take("head_sha", self.head_sha.map(Some)),
-            event: presence.take("event", self.event.map(Some)),
-            started_at: presence.take("started_at", self.run_started_at),
-            html_url: presence.take("html_url", self.html_url.map(Some)),
-        };
+        let mut pipeline = Pipeline::default();
+        pipeline.name = presence.take("name", self.name);
+        pipeline.number = presence.take("number", self.run_number.map(Some));
+        pipeline.attempt = presence.take("attempt", self.run_attempt.map(Some));
+        pipeline.status = presence.take("status", self.status);
+        pipeline.conclusion = presence.take("conclusion", self.conclusion);
+        pipeline.head_branch = presence.take("head_branch", self.head_branch);
+        pipeline.head_sha = presence.take("head_sha", self.head_sha.map(Some));
+        pipeline.event = presence.take("event", self.event.map(Some));
+        pipeline.started_at = presence.take("started_at", self.run_started_at);
+        pipeline.html_url = presence.take("html_url", self.html_url.map(Some));
         subject.observed(origin, presence.fields(&pipeline))
     }
 }
@@ -119,30 +120,28 @@ impl WireJob {
             native_id: native_id(self.id),
             updated_at: completed.max(started),
             target: target.or_else(|| self.url.as_deref().and_then(target_from_api_url)),
-            link: LinkInfo {
-                number: None,
-                node_id: self.node_id,
-                url: self.html_url.clone(),
-                api_url: self.url,
-            },
+            link: LinkInfo::default()
+                .with_number(None)
+                .with_node_id(self.node_id)
+                .with_url(self.html_url.clone())
+                .with_api_url(self.url),
         };
         let mut presence = Presence::default();
-        let job = Job {
-            pipeline_native_id: presence.take(
-                "pipeline_native_id",
-                self.run_id.map(|id| Some(id.to_string())),
-            ),
-            name: presence.take("name", self.name),
-            status: presence.take("status", self.status),
-            conclusion: presence.take("conclusion", self.conclusion),
-            head_sha: presence.take("head_sha", self.head_sha.map(Some)),
-            runner_name: presence.take("runner_name", self.runner_name),
-            // Requested runner labels; their order means nothing (a runner must have all).
-            labels: presence.take("labels", self.labels.map(sorted)),
-            started_at: presence.take("started_at", self.started_at),
-            completed_at: presence.take("completed_at", self.completed_at),
-            html_url: presence.take("html_url", self.html_url.map(Some)),
-        };
+        let mut job = Job::default();
+        job.pipeline_native_id = presence.take(
+            "pipeline_native_id",
+            self.run_id.map(|id| Some(id.to_string())),
+        );
+        job.name = presence.take("name", self.name);
+        job.status = presence.take("status", self.status);
+        job.conclusion = presence.take("conclusion", self.conclusion);
+        job.head_sha = presence.take("head_sha", self.head_sha.map(Some));
+        job.runner_name = presence.take("runner_name", self.runner_name);
+        // Requested runner labels; their order means nothing (a runner must have all).
+        job.labels = presence.take("labels", self.labels.map(sorted));
+        job.started_at = presence.take("started_at", self.started_at);
+        job.completed_at = presence.take("completed_at", self.completed_at);
+        job.html_url = presence.take("html_url", self.html_url.map(Some));
         subject.observed(origin, presence.fields(&job))
     }
 }
@@ -181,13 +180,12 @@ impl WireRunner {
             link: LinkInfo::default(),
         };
         let mut presence = Presence::default();
-        let runner = Runner {
-            name: presence.take("name", self.name),
-            os: presence.take("os", self.os),
-            status: presence.take("status", self.status),
-            busy: presence.take("busy", self.busy.map(Some)),
-            labels: presence.take("labels", self.labels.map(sorted_names)),
-        };
+        let mut runner = Runner::default();
+        runner.name = presence.take("name", self.name);
+        runner.os = presence.take("os", self.os);
+        runner.status = presence.take("status", self.status);
+        runner.busy = presence.take("busy", self.busy.map(Some));
+        runner.labels = presence.take("labels", self.labels.map(sorted_names));
         subject.observed(origin, presence.fields(&runner))
     }
 }
@@ -224,21 +222,19 @@ impl WireArtifact {
             native_id: native_id(self.id),
             updated_at: self.updated_at.flatten(),
             target: self.url.as_deref().and_then(target_from_api_url),
-            link: LinkInfo {
-                node_id: self.node_id,
-                api_url: self.url,
-                ..LinkInfo::default()
-            },
+            link: LinkInfo::default()
+                .with_node_id(self.node_id)
+                .with_api_url(self.url),
         };
         let mut presence = Presence::default();
-        let artifact = Artifact {
-            name: presence.take("name", self.name),
-            size_in_bytes: presence.take("size_in_bytes", self.size_in_bytes.map(Some)),
-            expired: presence.take("expired", self.expired.map(Some)),
-            digest: presence.take("digest", self.digest),
-            archive_download_url: presence.take("archive_download_url", self.archive_download_url),
-            expires_at: presence.take("expires_at", self.expires_at),
-        };
+        let mut artifact = Artifact::default();
+        artifact.name = presence.take("name", self.name);
+        artifact.size_in_bytes = presence.take("size_in_bytes", self.size_in_bytes.map(Some));
+        artifact.expired = presence.take("expired", self.expired.map(Some));
+        artifact.digest = presence.take("digest", self.digest);
+        artifact.archive_download_url =
+            presence.take("archive_download_url", self.archive_download_url);
+        artifact.expires_at = presence.take("expires_at", self.expires_at);
         subject.observed(origin, presence.fields(&artifact))
     }
 }

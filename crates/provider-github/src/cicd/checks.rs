@@ -6,9 +6,9 @@ use kradle_sync_core::object::{CheckRun, CheckSuite, CommitStatus};
 use kradle_sync_core::{CanonicalEvent, ExternalTarget, LinkInfo, ResourceKind};
 use serde::Deserialize;
 
+use crate::delivery::{Delivery, Normalized, Outcome};
 use crate::emit::{Origin, Presence, Subject};
 use crate::error::GithubError;
-use crate::normalize::{Delivery, Normalized, Outcome};
 use crate::wire::{Nullable, RepoRef, native_id, present, target_from_api_url};
 
 /// The app that owns a check, named by its slug.
@@ -77,30 +77,28 @@ impl WireCheckRun {
             native_id: native_id(self.id),
             updated_at: completed.max(started),
             target: target.or_else(|| self.url.as_deref().and_then(target_from_api_url)),
-            link: LinkInfo {
-                number: None,
-                node_id: self.node_id,
-                url: self.html_url,
-                api_url: self.url,
-            },
+            link: LinkInfo::default()
+                .with_number(None)
+                .with_node_id(self.node_id)
+                .with_url(self.html_url)
+                .with_api_url(self.url),
         };
         let (title, summary) = match self.output {
             Some(output) => (output.title, output.summary),
             None => (None, None),
         };
         let mut presence = Presence::default();
-        let check = CheckRun {
-            name: presence.take("name", self.name),
-            head_sha: presence.take("head_sha", self.head_sha),
-            status: presence.take("status", self.status),
-            conclusion: presence.take("conclusion", self.conclusion),
-            details_url: presence.take("details_url", self.details_url),
-            output_title: presence.take("output_title", title),
-            output_summary: presence.take("output_summary", summary),
-            app: presence.take("app", app_slug(self.app)),
-            started_at: presence.take("started_at", self.started_at),
-            completed_at: presence.take("completed_at", self.completed_at),
-        };
+        let mut check = CheckRun::default();
+        check.name = presence.take("name", self.name);
+        check.head_sha = presence.take("head_sha", self.head_sha);
+        check.status = presence.take("status", self.status);
+        check.conclusion = presence.take("conclusion", self.conclusion);
+        check.details_url = presence.take("details_url", self.details_url);
+        check.output_title = presence.take("output_title", title);
+        check.output_summary = presence.take("output_summary", summary);
+        check.app = presence.take("app", app_slug(self.app));
+        check.started_at = presence.take("started_at", self.started_at);
+        check.completed_at = presence.take("completed_at", self.completed_at);
         subject.observed(origin, presence.fields(&check))
     }
 }
@@ -135,21 +133,19 @@ impl WireCheckSuite {
             native_id: native_id(self.id),
             updated_at: self.updated_at,
             target: target.or_else(|| self.url.as_deref().and_then(target_from_api_url)),
-            link: LinkInfo {
-                number: None,
-                node_id: self.node_id,
-                url: None,
-                api_url: self.url,
-            },
+            link: LinkInfo::default()
+                .with_number(None)
+                .with_node_id(self.node_id)
+                .with_url(None)
+                .with_api_url(self.url),
         };
         let mut presence = Presence::default();
-        let suite = CheckSuite {
-            head_sha: presence.take("head_sha", self.head_sha),
-            head_branch: presence.take("head_branch", self.head_branch),
-            status: presence.take("status", self.status),
-            conclusion: presence.take("conclusion", self.conclusion),
-            app: presence.take("app", app_slug(self.app)),
-        };
+        let mut suite = CheckSuite::default();
+        suite.head_sha = presence.take("head_sha", self.head_sha);
+        suite.head_branch = presence.take("head_branch", self.head_branch);
+        suite.status = presence.take("status", self.status);
+        suite.conclusion = presence.take("conclusion", self.conclusion);
+        suite.app = presence.take("app", app_slug(self.app));
         subject.observed(origin, presence.fields(&suite))
     }
 }
@@ -193,21 +189,19 @@ impl WireStatus {
             native_id: native_id(self.id),
             updated_at: self.updated_at,
             target: target.or_else(|| self.url.as_deref().and_then(target_from_api_url)),
-            link: LinkInfo {
-                number: None,
-                node_id: self.node_id,
-                url: None,
-                api_url: self.url,
-            },
+            link: LinkInfo::default()
+                .with_number(None)
+                .with_node_id(self.node_id)
+                .with_url(None)
+                .with_api_url(self.url),
         };
         let mut presence = Presence::default();
-        let status = CommitStatus {
-            sha: presence.take("sha", sha),
-            state: presence.take("state", self.state),
-            context: presence.take("context", self.context),
-            description: presence.take("description", self.description),
-            target_url: presence.take("target_url", self.target_url),
-        };
+        let mut status = CommitStatus::default();
+        status.sha = presence.take("sha", sha);
+        status.state = presence.take("state", self.state);
+        status.context = presence.take("context", self.context);
+        status.description = presence.take("description", self.description);
+        status.target_url = presence.take("target_url", self.target_url);
         subject.observed(origin, presence.fields(&status))
     }
 }

@@ -5,9 +5,9 @@ use kradle_sync_core::object::Deployment;
 use kradle_sync_core::{CanonicalEvent, ExternalTarget, LinkInfo, ResourceKind};
 use serde::Deserialize;
 
+use crate::delivery::{Delivery, Normalized, Outcome};
 use crate::emit::{Origin, Presence, Subject};
 use crate::error::GithubError;
-use crate::normalize::{Delivery, Normalized, Outcome};
 use crate::wire::{Nullable, RepoRef, native_id, present, target_from_api_url};
 
 /// A deployment as GitHub sends it.
@@ -43,20 +43,17 @@ impl WireDeployment {
             native_id: native_id(self.id),
             updated_at: self.updated_at,
             target: target.or_else(|| self.url.as_deref().and_then(target_from_api_url)),
-            link: LinkInfo {
-                node_id: self.node_id,
-                api_url: self.url,
-                ..LinkInfo::default()
-            },
+            link: LinkInfo::default()
+                .with_node_id(self.node_id)
+                .with_api_url(self.url),
         };
         let mut presence = Presence::default();
-        let deployment = Deployment {
-            environment: presence.take("environment", self.environment),
-            git_ref: presence.take("git_ref", self.git_ref),
-            sha: presence.take("sha", self.sha),
-            task: presence.take("task", self.task),
-            state: presence.take("state", state.map(Some)),
-        };
+        let mut deployment = Deployment::default();
+        deployment.environment = presence.take("environment", self.environment);
+        deployment.git_ref = presence.take("git_ref", self.git_ref);
+        deployment.sha = presence.take("sha", self.sha);
+        deployment.task = presence.take("task", self.task);
+        deployment.state = presence.take("state", state.map(Some));
         subject.observed(origin, presence.fields(&deployment))
     }
 }

@@ -6,9 +6,9 @@ use kradle_sync_core::object::GitRef;
 use kradle_sync_core::{CanonicalEvent, ExternalTarget, LinkInfo, NativeId, Removal, ResourceKind};
 use serde::Deserialize;
 
+use crate::delivery::{Delivery, Normalized, Outcome};
 use crate::emit::{Origin, Presence, Subject};
 use crate::error::GithubError;
-use crate::normalize::{Delivery, Normalized, Outcome};
 use crate::wire::{Timestamp, target_from_api_url};
 
 /// `branch` or `tag`, from a full ref name.
@@ -65,12 +65,11 @@ impl RefSubject {
         let kind = ref_type(&self.name);
         let (subject, name) = self.subject();
         let mut presence = Presence::default();
-        let git_ref = GitRef {
-            name,
-            sha: presence.take("sha", sha.map(Some)),
-            ref_type: presence.take("ref_type", kind.map(str::to_owned)),
-            forced: presence.take("forced", forced),
-        };
+        let mut git_ref = GitRef::default();
+        git_ref.name = name;
+        git_ref.sha = presence.take("sha", sha.map(Some));
+        git_ref.ref_type = presence.take("ref_type", kind.map(str::to_owned));
+        git_ref.forced = presence.take("forced", forced);
         subject.observed(origin, presence.fields(&git_ref))
     }
 }
@@ -192,11 +191,9 @@ impl WireRef {
             name: self.name,
             updated_at: None,
             target: self.url.as_deref().and_then(target_from_api_url),
-            link: LinkInfo {
-                node_id: self.node_id,
-                api_url: self.url,
-                ..LinkInfo::default()
-            },
+            link: LinkInfo::default()
+                .with_node_id(self.node_id)
+                .with_api_url(self.url),
         };
         subject.observed(origin, self.object.map(|object| object.sha), None)
     }

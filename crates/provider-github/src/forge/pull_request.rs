@@ -6,9 +6,9 @@ use kradle_sync_core::object::{PullRequest, Review, ReviewComment};
 use kradle_sync_core::{CanonicalEvent, ExternalTarget, LinkInfo, Removal, ResourceKind};
 use serde::Deserialize;
 
+use crate::delivery::{Delivery, Normalized, Outcome};
 use crate::emit::{Origin, Presence, Subject};
 use crate::error::GithubError;
-use crate::normalize::{Delivery, Normalized, Outcome};
 use crate::wire::{
     LabelName, Nullable, RepoRef, User, native_id, present, sorted_names, target_from_api_url,
     trailing_number,
@@ -69,12 +69,11 @@ impl WirePullRequest {
             native_id: native_id(self.id),
             updated_at: self.updated_at,
             target: target.or_else(|| self.url.as_deref().and_then(target_from_api_url)),
-            link: LinkInfo {
-                number: Some(self.number),
-                node_id: self.node_id.clone(),
-                url: self.html_url.clone(),
-                api_url: self.url.clone(),
-            },
+            link: LinkInfo::default()
+                .with_number(Some(self.number))
+                .with_node_id(self.node_id.clone())
+                .with_url(self.html_url.clone())
+                .with_api_url(self.url.clone()),
         }
     }
 
@@ -95,26 +94,25 @@ impl WirePullRequest {
             Some(head) => (Some(Some(head.name)), head.sha.map(Some)),
             None => (None, None),
         };
-        let pull = PullRequest {
-            number: self.number,
-            title: presence.take("title", self.title),
-            // The idempotency marker a create embedded is not part of what the host wrote.
-            body: presence.take(
-                "body",
-                self.body
-                    .map(|b| b.map(|b| kradle_sync_core::marker::strip(&b))),
-            ),
-            state: presence.take("state", self.state),
-            merged: presence.take("merged", merged),
-            draft: presence.take("draft", self.draft),
-            head: presence.take("head", head),
-            head_sha: presence.take("head_sha", head_sha),
-            base: presence.take("base", self.base.map(|base| Some(base.name))),
-            author: presence.take("author", self.user).map(|user| user.login),
-            labels: presence.take("labels", self.labels.map(sorted_names)),
-            merge_commit_sha: presence.take("merge_commit_sha", merge_commit_sha),
-            html_url: presence.take("html_url", self.html_url.map(Some)),
-        };
+        let mut pull = PullRequest::default();
+        pull.number = self.number;
+        pull.title = presence.take("title", self.title);
+        // The idempotency marker a create embedded is not part of what the host wrote.
+        pull.body = presence.take(
+            "body",
+            self.body
+                .map(|b| b.map(|b| kradle_sync_core::marker::strip(&b))),
+        );
+        pull.state = presence.take("state", self.state);
+        pull.merged = presence.take("merged", merged);
+        pull.draft = presence.take("draft", self.draft);
+        pull.head = presence.take("head", head);
+        pull.head_sha = presence.take("head_sha", head_sha);
+        pull.base = presence.take("base", self.base.map(|base| Some(base.name)));
+        pull.author = presence.take("author", self.user).map(|user| user.login);
+        pull.labels = presence.take("labels", self.labels.map(sorted_names));
+        pull.merge_commit_sha = presence.take("merge_commit_sha", merge_commit_sha);
+        pull.html_url = presence.take("html_url", self.html_url.map(Some));
         subject.observed(origin, presence.fields(&pull))
     }
 }
@@ -161,22 +159,20 @@ impl WireReview {
                     .as_deref()
                     .and_then(target_from_api_url)
             }),
-            link: LinkInfo {
-                number: None,
-                node_id: self.node_id,
-                url: self.html_url,
-                api_url: None,
-            },
+            link: LinkInfo::default()
+                .with_number(None)
+                .with_node_id(self.node_id)
+                .with_url(self.html_url)
+                .with_api_url(None),
         };
         let mut presence = Presence::default();
-        let review = Review {
-            pull_number: presence.take("pull_number", pull_number.map(Some)),
-            state: presence.take("state", self.state.map(|s| s.to_ascii_lowercase())),
-            body: presence.take("body", self.body),
-            author: presence.take("author", self.user).map(|user| user.login),
-            commit_id: presence.take("commit_id", self.commit_id),
-            submitted_at: presence.take("submitted_at", self.submitted_at),
-        };
+        let mut review = Review::default();
+        review.pull_number = presence.take("pull_number", pull_number.map(Some));
+        review.state = presence.take("state", self.state.map(|s| s.to_ascii_lowercase()));
+        review.body = presence.take("body", self.body);
+        review.author = presence.take("author", self.user).map(|user| user.login);
+        review.commit_id = presence.take("commit_id", self.commit_id);
+        review.submitted_at = presence.take("submitted_at", self.submitted_at);
         subject.observed(origin, presence.fields(&review))
     }
 }
@@ -212,12 +208,11 @@ impl WireReviewComment {
             native_id: native_id(self.id),
             updated_at: self.updated_at,
             target: target.or_else(|| self.url.as_deref().and_then(target_from_api_url)),
-            link: LinkInfo {
-                number: None,
-                node_id: self.node_id.clone(),
-                url: self.html_url.clone(),
-                api_url: self.url.clone(),
-            },
+            link: LinkInfo::default()
+                .with_number(None)
+                .with_node_id(self.node_id.clone())
+                .with_url(self.html_url.clone())
+                .with_api_url(self.url.clone()),
         }
     }
 
@@ -232,13 +227,12 @@ impl WireReviewComment {
         let pull_number =
             pull_number.or_else(|| self.pull_request_url.as_deref().and_then(trailing_number));
         let mut presence = Presence::default();
-        let comment = ReviewComment {
-            pull_number: presence.take("pull_number", pull_number.map(Some)),
-            body: presence.take("body", self.body.flatten()),
-            path: presence.take("path", self.path),
-            commit_id: presence.take("commit_id", self.commit_id),
-            author: presence.take("author", self.user).map(|user| user.login),
-        };
+        let mut comment = ReviewComment::default();
+        comment.pull_number = presence.take("pull_number", pull_number.map(Some));
+        comment.body = presence.take("body", self.body.flatten());
+        comment.path = presence.take("path", self.path);
+        comment.commit_id = presence.take("commit_id", self.commit_id);
+        comment.author = presence.take("author", self.user).map(|user| user.login);
         subject.observed(origin, presence.fields(&comment))
     }
 }

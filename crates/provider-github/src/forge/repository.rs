@@ -8,9 +8,9 @@ use kradle_sync_core::{CanonicalEvent, ExternalTarget, LinkInfo, Removal, Resour
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::delivery::{Delivery, Normalized, Outcome};
 use crate::emit::{Origin, Presence, Subject};
 use crate::error::GithubError;
-use crate::normalize::{Delivery, Normalized, Outcome};
 use crate::wire::{Nullable, RepoRef, User, native_id, present, target_from_api_url};
 
 /// A repository as GitHub sends it in `repository` webhooks and REST responses.
@@ -45,12 +45,11 @@ impl WireRepository {
             native_id: native_id(self.id),
             updated_at: self.updated_at,
             target: Some(target),
-            link: LinkInfo {
-                number: None,
-                node_id: self.node_id.clone(),
-                url: self.html_url.clone(),
-                api_url: self.url.clone(),
-            },
+            link: LinkInfo::default()
+                .with_number(None)
+                .with_node_id(self.node_id.clone())
+                .with_url(self.html_url.clone())
+                .with_api_url(self.url.clone()),
         }
     }
 
@@ -62,15 +61,14 @@ impl WireRepository {
     pub fn observed(self, origin: Origin<'_>, target: Option<ExternalTarget>) -> CanonicalEvent {
         let subject = self.subject(target.unwrap_or_else(|| self.target()));
         let mut presence = Presence::default();
-        let repository = Repository {
-            full_name: self.full_name,
-            private: presence.take("private", self.private),
-            default_branch: presence.take("default_branch", self.default_branch),
-            archived: presence.take("archived", self.archived),
-            description: presence.take("description", self.description),
-            visibility: presence.take("visibility", self.visibility),
-            html_url: presence.take("html_url", self.html_url.map(Some)),
-        };
+        let mut repository = Repository::default();
+        repository.full_name = self.full_name;
+        repository.private = presence.take("private", self.private);
+        repository.default_branch = presence.take("default_branch", self.default_branch);
+        repository.archived = presence.take("archived", self.archived);
+        repository.description = presence.take("description", self.description);
+        repository.visibility = presence.take("visibility", self.visibility);
+        repository.html_url = presence.take("html_url", self.html_url.map(Some));
         subject.observed(origin, presence.fields(&repository))
     }
 }
@@ -178,12 +176,11 @@ impl WireCollaborator {
             native_id: native_id(self.id),
             updated_at: None,
             target,
-            link: LinkInfo {
-                number: None,
-                node_id: self.node_id.clone(),
-                url: self.html_url.clone(),
-                api_url: self.url.clone(),
-            },
+            link: LinkInfo::default()
+                .with_number(None)
+                .with_node_id(self.node_id.clone())
+                .with_url(self.html_url.clone())
+                .with_api_url(self.url.clone()),
         }
     }
 
@@ -197,10 +194,10 @@ impl WireCollaborator {
     ) -> CanonicalEvent {
         let subject = self.subject(target);
         let mut presence = Presence::default();
-        let collaborator = Collaborator {
-            login: self.login,
-            permission: presence.take("permission", permission.or(self.role_name).map(Some)),
-        };
+        let mut collaborator = Collaborator::default();
+        collaborator.login = self.login;
+        collaborator.permission =
+            presence.take("permission", permission.or(self.role_name).map(Some));
         subject.observed(origin, presence.fields(&collaborator))
     }
 }
@@ -280,10 +277,7 @@ impl WireDeployKey {
             native_id: native_id(self.id),
             updated_at: None,
             target: target.or_else(|| self.url.as_deref().and_then(target_from_api_url)),
-            link: LinkInfo {
-                api_url: self.url.clone(),
-                ..LinkInfo::default()
-            },
+            link: LinkInfo::default().with_api_url(self.url.clone()),
         }
     }
 
@@ -291,11 +285,10 @@ impl WireDeployKey {
     pub fn observed(self, origin: Origin<'_>, target: Option<ExternalTarget>) -> CanonicalEvent {
         let subject = self.subject(target);
         let mut presence = Presence::default();
-        let key = DeployKey {
-            title: presence.take("title", self.title),
-            key: presence.take("key", self.key),
-            read_only: presence.take("read_only", self.read_only),
-        };
+        let mut key = DeployKey::default();
+        key.title = presence.take("title", self.title);
+        key.key = presence.take("key", self.key);
+        key.read_only = presence.take("read_only", self.read_only);
         subject.observed(origin, presence.fields(&key))
     }
 }
@@ -383,10 +376,9 @@ pub(crate) fn normalize_branch_protection(
             for key in ["repository_id", "created_at"] {
                 settings.remove(key);
             }
-            let protection = BranchProtection {
-                pattern: rule.name,
-                rules: Value::Object(settings),
-            };
+            let mut protection = BranchProtection::default();
+            protection.pattern = rule.name;
+            protection.rules = Value::Object(settings);
             let fields = Presence::default().fields(&protection);
             Outcome::Events(vec![subject.observed(origin, fields)])
         }

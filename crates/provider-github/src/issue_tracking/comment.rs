@@ -6,9 +6,9 @@ use kradle_sync_core::{CanonicalEvent, ExternalTarget, LinkInfo, Removal, Resour
 use serde::Deserialize;
 
 use super::issue::WireIssue;
+use crate::delivery::{Delivery, Normalized, Outcome};
 use crate::emit::{Origin, Presence, Subject};
 use crate::error::GithubError;
-use crate::normalize::{Delivery, Normalized, Outcome};
 use crate::wire::{
     Nullable, RepoRef, User, native_id, present, target_from_api_url, trailing_number,
 };
@@ -50,12 +50,11 @@ impl WireComment {
             native_id: native_id(self.id),
             updated_at: self.updated_at,
             target: target.or_else(|| self.url.as_deref().and_then(target_from_api_url)),
-            link: LinkInfo {
-                number: None,
-                node_id: self.node_id.clone(),
-                url: self.html_url.clone(),
-                api_url: self.url.clone(),
-            },
+            link: LinkInfo::default()
+                .with_number(None)
+                .with_node_id(self.node_id.clone())
+                .with_url(self.html_url.clone())
+                .with_api_url(self.url.clone()),
         }
     }
 
@@ -72,21 +71,20 @@ impl WireComment {
         let issue_number = parent
             .map(|p| p.number)
             .or_else(|| self.issue_url.as_deref().and_then(trailing_number));
-        let comment = Comment {
-            issue_native_id: presence
-                .take("issue_native_id", parent.map(|p| Some(p.id.to_string()))),
-            issue_number: presence.take("issue_number", issue_number.map(Some)),
-            // GitHub never sends a comment without text; a missing or null body is absent.
-            body: presence.take(
-                "body",
-                self.body
-                    .flatten()
-                    .map(|b| kradle_sync_core::marker::strip(&b)),
-            ),
-            author: presence.take("author", self.user).map(|user| user.login),
-            created_at: presence.take("created_at", self.created_at.map(Some)),
-            html_url: presence.take("html_url", self.html_url.map(Some)),
-        };
+        let mut comment = Comment::default();
+        comment.issue_native_id =
+            presence.take("issue_native_id", parent.map(|p| Some(p.id.to_string())));
+        comment.issue_number = presence.take("issue_number", issue_number.map(Some));
+        // GitHub never sends a comment without text; a missing or null body is absent.
+        comment.body = presence.take(
+            "body",
+            self.body
+                .flatten()
+                .map(|b| kradle_sync_core::marker::strip(&b)),
+        );
+        comment.author = presence.take("author", self.user).map(|user| user.login);
+        comment.created_at = presence.take("created_at", self.created_at.map(Some));
+        comment.html_url = presence.take("html_url", self.html_url.map(Some));
         subject.observed(origin, presence.fields(&comment))
     }
 }

@@ -6,9 +6,9 @@ use kradle_sync_core::{CanonicalEvent, ExternalTarget, LinkInfo, Removal, Resour
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
+use crate::delivery::{Delivery, Normalized, Outcome};
 use crate::emit::{Origin, Presence, Subject};
 use crate::error::GithubError;
-use crate::normalize::{Delivery, Normalized, Outcome};
 use crate::wire::{
     IdOnly, LabelName, Nullable, RepoRef, User, native_id, present, sorted_logins, sorted_names,
     target_from_api_url,
@@ -83,12 +83,11 @@ impl WireIssue {
             native_id: native_id(self.id),
             updated_at: self.updated_at,
             target: target.or_else(|| self.repository_url.as_deref().and_then(target_from_api_url)),
-            link: LinkInfo {
-                number: Some(self.number),
-                node_id: self.node_id.clone(),
-                url: self.html_url.clone(),
-                api_url: self.url.clone(),
-            },
+            link: LinkInfo::default()
+                .with_number(Some(self.number))
+                .with_node_id(self.node_id.clone())
+                .with_url(self.html_url.clone())
+                .with_api_url(self.url.clone()),
         }
     }
 
@@ -116,29 +115,28 @@ impl WireIssue {
             (None, Some(user)) => Some(sorted_logins(user.into_iter().collect())),
             (None, None) => None,
         };
-        let issue = Issue {
-            number: self.number,
-            title: presence.take("title", self.title),
-            // The idempotency marker a create embedded is not part of what the host wrote.
-            body: presence.take(
-                "body",
-                self.body
-                    .map(|b| b.map(|b| kradle_sync_core::marker::strip(&b))),
-            ),
-            state,
-            state_reason: presence.take("state_reason", self.state_reason),
-            labels: presence.take("labels", self.labels.map(sorted_names)),
-            assignees: presence.take("assignees", assignees),
-            milestone: presence
-                .take("milestone", self.milestone)
-                .map(|milestone| milestone.number),
-            locked: presence.take("locked", self.locked),
-            author: presence.take("author", self.user).map(|user| user.login),
-            created_at: presence.take("created_at", self.created_at.map(Some)),
-            closed_at: presence.take("closed_at", self.closed_at),
-            html_url: presence.take("html_url", self.html_url.map(Some)),
-            pull_request,
-        };
+        let mut issue = Issue::default();
+        issue.number = self.number;
+        issue.title = presence.take("title", self.title);
+        // The idempotency marker a create embedded is not part of what the host wrote.
+        issue.body = presence.take(
+            "body",
+            self.body
+                .map(|b| b.map(|b| kradle_sync_core::marker::strip(&b))),
+        );
+        issue.state = state;
+        issue.state_reason = presence.take("state_reason", self.state_reason);
+        issue.labels = presence.take("labels", self.labels.map(sorted_names));
+        issue.assignees = presence.take("assignees", assignees);
+        issue.milestone = presence
+            .take("milestone", self.milestone)
+            .map(|milestone| milestone.number);
+        issue.locked = presence.take("locked", self.locked);
+        issue.author = presence.take("author", self.user).map(|user| user.login);
+        issue.created_at = presence.take("created_at", self.created_at.map(Some));
+        issue.closed_at = presence.take("closed_at", self.closed_at);
+        issue.html_url = presence.take("html_url", self.html_url.map(Some));
+        issue.pull_request = pull_request;
         subject.observed(origin, presence.fields(&issue))
     }
 }

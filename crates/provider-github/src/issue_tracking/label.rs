@@ -4,9 +4,9 @@ use kradle_sync_core::object::Label;
 use kradle_sync_core::{CanonicalEvent, ExternalTarget, LinkInfo, Removal, ResourceKind};
 use serde::Deserialize;
 
+use crate::delivery::{Delivery, Normalized, Outcome};
 use crate::emit::{Origin, Presence, Subject};
 use crate::error::GithubError;
-use crate::normalize::{Delivery, Normalized, Outcome};
 use crate::wire::{Nullable, RepoRef, native_id, present, target_from_api_url};
 
 /// A label as GitHub sends it. Labels have no `updated_at`: their observations carry no
@@ -34,12 +34,11 @@ impl WireLabel {
             native_id: native_id(self.id),
             updated_at: None,
             target: target.or_else(|| self.url.as_deref().and_then(target_from_api_url)),
-            link: LinkInfo {
-                number: None,
-                node_id: self.node_id.clone(),
-                url: None,
-                api_url: self.url.clone(),
-            },
+            link: LinkInfo::default()
+                .with_number(None)
+                .with_node_id(self.node_id.clone())
+                .with_url(None)
+                .with_api_url(self.url.clone()),
         }
     }
 
@@ -47,11 +46,10 @@ impl WireLabel {
     pub fn observed(self, origin: Origin<'_>, target: Option<ExternalTarget>) -> CanonicalEvent {
         let subject = self.subject(target);
         let mut presence = Presence::default();
-        let label = Label {
-            name: presence.take("name", self.name),
-            color: presence.take("color", self.color),
-            description: presence.take("description", self.description),
-        };
+        let mut label = Label::default();
+        label.name = presence.take("name", self.name);
+        label.color = presence.take("color", self.color);
+        label.description = presence.take("description", self.description);
         subject.observed(origin, presence.fields(&label))
     }
 }

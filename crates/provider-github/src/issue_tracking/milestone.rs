@@ -5,9 +5,9 @@ use kradle_sync_core::object::{IssueState, Milestone};
 use kradle_sync_core::{CanonicalEvent, ExternalTarget, LinkInfo, Removal, ResourceKind};
 use serde::Deserialize;
 
+use crate::delivery::{Delivery, Normalized, Outcome};
 use crate::emit::{Origin, Presence, Subject};
 use crate::error::GithubError;
-use crate::normalize::{Delivery, Normalized, Outcome};
 use crate::wire::{Nullable, RepoRef, native_id, present, target_from_api_url};
 
 /// A milestone as GitHub sends it.
@@ -45,12 +45,11 @@ impl WireMilestone {
             native_id: native_id(self.id),
             updated_at: self.updated_at,
             target: target.or_else(|| self.url.as_deref().and_then(target_from_api_url)),
-            link: LinkInfo {
-                number: Some(self.number),
-                node_id: self.node_id.clone(),
-                url: self.html_url.clone(),
-                api_url: self.url.clone(),
-            },
+            link: LinkInfo::default()
+                .with_number(Some(self.number))
+                .with_node_id(self.node_id.clone())
+                .with_url(self.html_url.clone())
+                .with_api_url(self.url.clone()),
         }
     }
 
@@ -65,15 +64,14 @@ impl WireMilestone {
                 IssueState::Open
             }
         };
-        let milestone = Milestone {
-            number: self.number,
-            title: presence.take("title", self.title),
-            description: presence.take("description", self.description),
-            state,
-            due_on: presence.take("due_on", self.due_on),
-            open_issues: presence.take("open_issues", self.open_issues.map(Some)),
-            closed_issues: presence.take("closed_issues", self.closed_issues.map(Some)),
-        };
+        let mut milestone = Milestone::default();
+        milestone.number = self.number;
+        milestone.title = presence.take("title", self.title);
+        milestone.description = presence.take("description", self.description);
+        milestone.state = state;
+        milestone.due_on = presence.take("due_on", self.due_on);
+        milestone.open_issues = presence.take("open_issues", self.open_issues.map(Some));
+        milestone.closed_issues = presence.take("closed_issues", self.closed_issues.map(Some));
         subject.observed(origin, presence.fields(&milestone))
     }
 }

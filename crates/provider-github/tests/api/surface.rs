@@ -3,8 +3,8 @@
 
 use kradle_sync_core::object::DeployKey;
 use kradle_sync_core::{
-    CheckRunInput, Cicd, GitForge, IssueTracking, NativeId, PageRequest, PullRequestInput,
-    ReviewInput, marker,
+    CheckRunInput, Cicd, GitForge, IssueTracking, IssueTrackingExt, NativeId, PageRequest,
+    PullRequestInput, ReviewInput, marker,
 };
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -174,13 +174,11 @@ async fn writes_send_what_github_documents() {
         .delete_comment(&hello, &NativeId::new("2"))
         .await
         .unwrap();
-    let input = PullRequestInput {
-        title: Some("Amazing new feature".into()),
-        body: Some("Please pull these awesome changes in!".into()),
-        head: Some("octocat:new-feature".into()),
-        base: Some("master".into()),
-        ..PullRequestInput::default()
-    };
+    let mut input = PullRequestInput::default();
+    input.title = Some("Amazing new feature".into());
+    input.body = Some("Please pull these awesome changes in!".into());
+    input.head = Some("octocat:new-feature".into());
+    input.base = Some("master".into());
     let pr = github
         .create_pull_request(&hello, &input, "kradle:pr")
         .await
@@ -190,27 +188,21 @@ async fn writes_send_what_github_documents() {
         Some("Please pull these awesome changes in!")
     );
     github
-        .update_pull_request(
-            &hello,
-            1347,
-            &PullRequestInput {
-                state: Some("closed".into()),
-                ..PullRequestInput::default()
-            },
-        )
+        .update_pull_request(&hello, 1347, &{
+            let mut v = PullRequestInput::default();
+            v.state = Some("closed".into());
+            v
+        })
         .await
         .unwrap();
     github.get_pull_request(&hello, 1347).await.unwrap();
     let review = github
-        .create_review(
-            &hello,
-            1347,
-            &ReviewInput {
-                event: "APPROVE".into(),
-                body: None,
-                commit_id: None,
-            },
-        )
+        .create_review(&hello, 1347, &{
+            let mut v = ReviewInput::new("APPROVE");
+            v.body = None;
+            v.commit_id = None;
+            v
+        })
         .await
         .unwrap();
     assert_eq!(review.native_id.as_str(), "80");
@@ -218,11 +210,10 @@ async fn writes_send_what_github_documents() {
         .merge_pull_request(&hello, 1347, "6dcb09b5b57875f334f61aebed695e2e4193db5e")
         .await
         .unwrap();
-    let key = DeployKey {
-        title: "octocat@octomac".into(),
-        key: "ssh-rsa AAA...".into(),
-        read_only: true,
-    };
+    let mut key = DeployKey::default();
+    key.title = "octocat@octomac".into();
+    key.key = "ssh-rsa AAA...".into();
+    key.read_only = true;
     assert_eq!(
         github.add_deploy_key(&hello, &key).await.unwrap().object,
         key
@@ -238,11 +229,9 @@ async fn writes_send_what_github_documents() {
     let run = NativeId::new("30433642");
     github.rerun_pipeline(&hello, &run).await.unwrap();
     github.cancel_pipeline(&hello, &run).await.unwrap();
-    let done = CheckRunInput {
-        status: Some("completed".into()),
-        conclusion: Some("success".into()),
-        ..CheckRunInput::default()
-    };
+    let mut done = CheckRunInput::default();
+    done.status = Some("completed".into());
+    done.conclusion = Some("success".into());
     github
         .update_check(&hello, &NativeId::new("4"), &done)
         .await

@@ -62,10 +62,8 @@ async fn a_create_that_timed_out_but_happened_is_adopted_with_one_post() {
         .mount(&server)
         .await;
     let github = impatient(&server, &clock);
-    let patch = IssuePatch {
-        title: Some("Issue without a label".into()),
-        ..IssuePatch::default()
-    };
+    let mut patch = IssuePatch::default();
+    patch.title = Some("Issue without a label".into());
 
     let adopted = github
         .create_issue(&target("add-labels-to-issue"), &patch, KEY)
@@ -116,10 +114,8 @@ async fn a_create_with_an_unknown_outcome_and_no_marker_found_fails_retryable_af
         .mount(&server)
         .await;
     let github = common::client(&server, &clock);
-    let patch = IssuePatch {
-        title: Some("Issue without a label".into()),
-        ..IssuePatch::default()
-    };
+    let mut patch = IssuePatch::default();
+    patch.title = Some("Issue without a label".into());
 
     let err = github
         .create_issue(&target("add-labels-to-issue"), &patch, KEY)
@@ -183,13 +179,11 @@ async fn a_comment_and_a_check_run_are_adopted_by_marker_and_external_id() {
         .unwrap();
     assert_eq!(c.object.body, "Me too");
     assert_eq!(c.native_id.as_str(), "1");
-    let check = CheckRunInput {
-        name: Some("mighty_readme".into()),
-        head_sha: Some(sha.into()),
-        external_id: Some(KEY.into()),
-        status: Some("in_progress".into()),
-        ..CheckRunInput::default()
-    };
+    let mut check = CheckRunInput::default();
+    check.name = Some("mighty_readme".into());
+    check.head_sha = Some(sha.into());
+    check.external_id = Some(KEY.into());
+    check.status = Some("in_progress".into());
     let run = github.create_check(&hello, &check).await.unwrap();
     assert_eq!(run.native_id.as_str(), "4");
 
@@ -280,10 +274,8 @@ async fn a_validation_failure_is_a_precondition_with_githubs_message() {
         .mount(&server)
         .await;
     let github = common::client(&server, &clock);
-    let patch = IssuePatch {
-        title: Some("x".into()),
-        ..IssuePatch::default()
-    };
+    let mut patch = IssuePatch::default();
+    patch.title = Some("x".into());
 
     let err = github
         .create_issue(&target("errors"), &patch, KEY)

@@ -49,13 +49,10 @@ pub fn signed(event: &str, body: Vec<u8>) -> WebhookRequest {
         ),
         ("Content-Type".to_owned(), "application/json".to_owned()),
     ]);
-    WebhookRequest { headers, body }
+    WebhookRequest::new(headers, body)
 }
 
 /// A request with only the given headers.
 pub fn with_headers(pairs: &[(&str, &str)], body: Vec<u8>) -> WebhookRequest {
-    WebhookRequest {
-        headers: Headers::from_pairs(pairs.iter().copied()),
-        body,
-    }
+    WebhookRequest::new(Headers::from_pairs(pairs.iter().copied()), body)
 }

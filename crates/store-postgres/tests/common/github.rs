@@ -28,14 +28,14 @@ impl Fixture {
     /// The signed request GitHub would send.
     pub fn request(&self) -> WebhookRequest {
         let signature = sign_webhook(&Secret::new(SECRET), &self.body);
-        WebhookRequest {
-            headers: Headers::from_pairs([
+        WebhookRequest::new(
+            Headers::from_pairs([
                 ("X-GitHub-Event", self.event.clone()),
                 ("X-GitHub-Delivery", self.delivery_id.clone()),
                 ("X-Hub-Signature-256", signature),
             ]),
-            body: self.body.clone(),
-        }
+            self.body.clone(),
+        )
     }
 }
 

@@ -12,7 +12,7 @@ use kradle_sync_core::audit::AuditRecord;
 use kradle_sync_core::conflict::ConflictRecord;
 use kradle_sync_core::delivery::{DeliveryPhase, DeliveryRecord};
 use kradle_sync_core::projection::ObjectState;
-use kradle_sync_core::store::{CacheEntry, CommitOutcome, Filter, Inserted, SyncScope, SyncState};
+use kradle_sync_core::store::{CommitOutcome, Filter, Inserted, SyncScope, SyncState};
 use kradle_sync_core::write_intent::{WriteIntent, WritePhase};
 use kradle_sync_core::{
     DeliveryId, Error, EventKey, ObjectKey, ProviderKind, SyncStore, Transition,
@@ -179,11 +179,5 @@ impl SyncStore for Probe {
     }
     async fn get_sync_state(&self, scope: &SyncScope) -> Result<Option<SyncState>, Error> {
         self.inner.get_sync_state(scope).await
-    }
-    async fn cache_get(&self, key: &str) -> Result<Option<CacheEntry>, Error> {
-        self.inner.cache_get(key).await
-    }
-    async fn cache_put(&self, key: &str, entry: CacheEntry) -> Result<(), Error> {
-        self.inner.cache_put(key, entry).await
     }
 }

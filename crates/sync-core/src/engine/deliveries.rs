@@ -66,7 +66,7 @@ impl Engine {
     ) -> Result<Receipt, Error> {
         let binding = self.binding(binding)?;
         let adapter = self.adapter(&binding.provider)?;
-        let verified = self.verify(binding, adapter.as_ref(), &request);
+        let verified = self.verify(binding, adapter.as_ref(), &request, now);
         let verified = match verified {
             Ok(v) => v,
             Err(err) => {
@@ -148,6 +148,7 @@ impl Engine {
         binding: &Binding,
         adapter: &dyn WebhookAdapter,
         request: &WebhookRequest,
+        now: DateTime<Utc>,
     ) -> Result<crate::VerifiedWebhook, Error> {
         if request.body.len() > self.config.max_body_bytes {
             return Err(Error::PayloadTooLarge {
@@ -156,16 +157,21 @@ impl Engine {
             });
         }
         let descriptor = adapter.descriptor();
+        let scheme = binding.signature_scheme(descriptor);
+        let key = |secret| {
+            crate::WebhookKey::new(secret, scheme, now)
+                .with_issuer(binding.webhook_issuer.as_deref())
+        };
         match &binding.webhook_secret {
-            Some(secret) => adapter.verify_webhook(request, secret),
-            None if descriptor.signature.needs_secret() => Err(Error::Validation {
+            Some(secret) => adapter.verify_webhook(request, &key(secret)),
+            None if scheme.needs_secret() => Err(Error::Validation {
                 rule: "webhook-secret",
                 detail: format!(
                     "binding {} has no webhook secret; configure one to accept {} webhooks",
                     binding.id, binding.provider
                 ),
             }),
-            None => adapter.verify_webhook(request, &crate::Secret::new("")),
+            None => adapter.verify_webhook(request, &key(&crate::Secret::default())),
         }
     }
 

@@ -14,7 +14,7 @@ use crate::projection::Outcome;
 use crate::store::{SyncStore, Transition};
 use crate::write_intent::IntentSettings;
 use crate::{
-    Binding, BindingId, CanonicalEvent, DeliveryId, Error, ObjectKey, ProviderKind,
+    Binding, BindingId, CanonicalEvent, DeliveryId, Error, ObjectKey, ProviderKind, ProviderPlugin,
     ProviderRegistry, RetryPolicy, WebhookAdapter,
 };
 
@@ -34,6 +34,7 @@ pub use writes::WriteResult;
 
 /// Engine settings.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct EngineConfig {
     /// Largest webhook body accepted, in bytes (GitHub caps payloads at 25 MB).
     pub max_body_bytes: usize,
@@ -58,6 +59,7 @@ impl Default for EngineConfig {
 
 /// What happened to a received webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Receipt {
     /// Verified and stored; process it next.
     Accepted(DeliveryId),
@@ -68,6 +70,7 @@ pub enum Receipt {
 /// What processing one event did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum EventOutcome {
     /// The projection changed.
     Applied,
@@ -93,6 +96,7 @@ impl From<Outcome> for EventOutcome {
 
 /// What processing one delivery did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ProcessReport {
     /// The delivery's phase afterwards.
     pub phase: Option<DeliveryPhase>,
@@ -112,17 +116,28 @@ pub struct ProcessReport {
 pub struct EngineBuilder {
     store: Arc<dyn SyncStore>,
     registry: ProviderRegistry,
-    adapters: BTreeMap<ProviderKind, Arc<dyn WebhookAdapter>>,
     bindings: Vec<Binding>,
     config: EngineConfig,
 }
 
 impl EngineBuilder {
-    /// Registers a provider's webhook adapter and its descriptor.
+    /// Registers a provider's webhook adapter and its descriptor (webhooks only; use
+    /// [`provider`](Self::provider) for a provider whose API the host also reaches).
     pub fn adapter(mut self, adapter: Arc<dyn WebhookAdapter>) -> Self {
-        let descriptor = adapter.descriptor().clone();
-        self.adapters.insert(descriptor.kind.clone(), adapter);
-        self.registry.register(descriptor);
+        self.registry.register_webhooks(adapter);
+        self
+    }
+
+    /// Registers a provider type by its plugin: descriptor, webhooks and API.
+    pub fn provider(mut self, plugin: Arc<dyn ProviderPlugin>) -> Self {
+        self.registry.register_plugin(plugin);
+        self
+    }
+
+    /// Registers every provider type of a registry (replacing earlier entries of the same
+    /// types).
+    pub fn registry(mut self, registry: &ProviderRegistry) -> Self {
+        self.registry.extend(registry);
         self
     }
 
@@ -148,7 +163,6 @@ impl EngineBuilder {
         Ok(Engine {
             store: self.store,
             registry: self.registry,
-            adapters: self.adapters,
             bindings,
             config: self.config,
         })
@@ -168,7 +182,6 @@ impl EngineBuilder {
 pub struct Engine {
     store: Arc<dyn SyncStore>,
     registry: ProviderRegistry,
-    adapters: BTreeMap<ProviderKind, Arc<dyn WebhookAdapter>>,
     bindings: BTreeMap<BindingId, Binding>,
     config: EngineConfig,
 }
@@ -188,7 +201,6 @@ impl Engine {
         EngineBuilder {
             store,
             registry: ProviderRegistry::default(),
-            adapters: BTreeMap::new(),
             bindings: Vec::new(),
             config: EngineConfig::default(),
         }
@@ -224,11 +236,12 @@ impl Engine {
     }
 
     fn adapter(&self, provider: &ProviderKind) -> Result<&Arc<dyn WebhookAdapter>, Error> {
-        self.adapters
-            .get(provider)
-            .ok_or_else(|| Error::UnknownProvider {
-                provider: provider.clone(),
-            })
+        self.registry.webhooks(provider)
+    }
+
+    /// The engine's settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
     }
 
     fn audit(

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// A pipeline (GitHub workflow run, GitLab pipeline).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Pipeline {
     /// Workflow or pipeline name.
     pub name: Option<String>,
@@ -30,7 +31,8 @@ pub struct Pipeline {
 }
 
 /// A job of a pipeline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Job {
     /// The pipeline's native id.
     pub pipeline_native_id: Option<String>,
@@ -55,7 +57,8 @@ pub struct Job {
 }
 
 /// A check run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CheckRun {
     /// Check name.
     pub name: String,
@@ -80,7 +83,8 @@ pub struct CheckRun {
 }
 
 /// A check suite.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CheckSuite {
     /// Commit checked.
     pub head_sha: String,
@@ -95,7 +99,8 @@ pub struct CheckSuite {
 }
 
 /// A commit status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CommitStatus {
     /// Commit it is on.
     pub sha: String,
@@ -110,7 +115,8 @@ pub struct CommitStatus {
 }
 
 /// A CI runner.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Runner {
     /// Name.
     pub name: String,
@@ -125,7 +131,8 @@ pub struct Runner {
 }
 
 /// A build artifact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Artifact {
     /// Name.
     pub name: String,
@@ -142,7 +149,8 @@ pub struct Artifact {
 }
 
 /// A reference to a job log: where to fetch it, never its content.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LogRef {
     /// The job's native id.
     pub job_native_id: String,
@@ -151,7 +159,8 @@ pub struct LogRef {
 }
 
 /// A deployment and its latest status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Deployment {
     /// Environment name.
     pub environment: Option<String>,

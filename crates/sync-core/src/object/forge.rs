@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// A repository.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Repository {
     /// `owner/name`.
     pub full_name: String,
@@ -24,7 +25,8 @@ pub struct Repository {
 }
 
 /// A pull request (GitLab: merge request).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PullRequest {
     /// Number.
     pub number: u64,
@@ -55,7 +57,8 @@ pub struct PullRequest {
 }
 
 /// A review of a pull request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Review {
     /// The pull request's number.
     pub pull_number: Option<u64>,
@@ -72,7 +75,8 @@ pub struct Review {
 }
 
 /// A review comment on a pull request diff.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ReviewComment {
     /// The pull request's number.
     pub pull_number: Option<u64>,
@@ -87,7 +91,8 @@ pub struct ReviewComment {
 }
 
 /// A git ref: branch or tag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct GitRef {
     /// Full ref name (`refs/heads/main`).
     pub name: String,
@@ -100,7 +105,8 @@ pub struct GitRef {
 }
 
 /// A branch protection rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct BranchProtection {
     /// Branch name or pattern.
     pub pattern: String,
@@ -109,7 +115,8 @@ pub struct BranchProtection {
 }
 
 /// A deploy key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DeployKey {
     /// Title.
     pub title: String,
@@ -120,7 +127,8 @@ pub struct DeployKey {
 }
 
 /// A collaborator and their permission.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Collaborator {
     /// Login.
     pub login: String,

@@ -4,17 +4,19 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Whether an issue is open or closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IssueState {
     /// Open.
+    #[default]
     Open,
     /// Closed.
     Closed,
 }
 
 /// An issue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Issue {
     /// The number shown to people (`#42`, GitLab `iid`, Jira key number).
     pub number: u64,
@@ -49,7 +51,8 @@ pub struct Issue {
 }
 
 /// A comment on an issue (or on a pull request's conversation).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Comment {
     /// The native id of the issue it belongs to.
     pub issue_native_id: Option<String>,
@@ -66,7 +69,8 @@ pub struct Comment {
 }
 
 /// A label.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Label {
     /// Name.
     pub name: String,
@@ -77,7 +81,8 @@ pub struct Label {
 }
 
 /// A milestone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Milestone {
     /// Number.
     pub number: u64,

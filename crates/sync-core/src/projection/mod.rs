@@ -67,6 +67,7 @@ pub struct LocalField {
 
 /// Everything the engine knows about one object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ObjectState {
     /// Identity.
     pub key: ObjectKey,

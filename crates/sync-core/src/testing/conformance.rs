@@ -11,7 +11,9 @@ use crate::audit::{AuditRecord, AuditSubject};
 use crate::conflict::{ConflictReason, ConflictRecord, FieldConflict};
 use crate::delivery::{DeliveryPhase, DeliveryRecord, payload_digest};
 use crate::projection::ObjectState;
-use crate::store::{CacheEntry, CommitOutcome, Filter, Inserted, SyncScope, SyncState, Transition};
+use crate::store::{
+    CacheEntry, CommitOutcome, Filter, HttpCache, Inserted, SyncScope, SyncState, Transition,
+};
 use crate::write_intent::{Actor, IntentReason, WriteIntent, WriteOperation, WritePhase};
 use crate::{
     DeliveryId, EventKey, Fields, Interface, ObjectKey, OrgId, ProviderKind, ResolutionPolicy,
@@ -487,28 +489,28 @@ async fn records_round_trip_and_filter(store: &dyn SyncStore) {
         vec!["one", "three"],
         "audit keeps append order and filters by binding"
     );
+}
+
+/// Runs the conditional-read cache checks against `cache`: an unknown key is absent, a
+/// stored entry reads back whole (body, `Last-Modified`), and a second put replaces it.
+/// Panics on the first failure.
+pub async fn run_cache(cache: &dyn HttpCache) {
+    let key = "GET https://api.github.com/x token:1";
+    assert_eq!(cache.cache_get(key).await.expect("cache"), None);
+    let entry = CacheEntry::new("W/\"abc\"", b"[]".to_vec())
+        .with_last_modified("Mon, 01 Jan 2024 00:00:00 GMT");
+    cache.cache_put(key, entry.clone()).await.expect("cache");
+    assert_eq!(cache.cache_get(key).await.expect("cache"), Some(entry));
+    let newer = CacheEntry::new("\"def\"", b"[{\"id\":1}]".to_vec());
+    cache.cache_put(key, newer.clone()).await.expect("cache");
+    assert_eq!(cache.cache_get(key).await.expect("cache"), Some(newer));
     assert_eq!(
-        store
-            .cache_get("GET https://api.github.com/x")
+        cache
+            .cache_get("GET https://api.github.com/x token:2")
             .await
             .expect("cache"),
-        None
-    );
-    let entry = CacheEntry {
-        etag: "W/\"abc\"".into(),
-        last_modified: None,
-        body: b"[]".to_vec(),
-    };
-    store
-        .cache_put("GET https://api.github.com/x", entry.clone())
-        .await
-        .expect("cache");
-    assert_eq!(
-        store
-            .cache_get("GET https://api.github.com/x")
-            .await
-            .expect("cache"),
-        Some(entry)
+        None,
+        "keys of two accounts never share an entry"
     );
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     Authority, CanonicalEvent, Capabilities, Change, DeliveryId, Error, ExternalTarget,
     ExternalVersion, Fields, Interface, LinkInfo, NativeId, NormalizedWebhook, ProviderDescriptor,
-    Removal, ResourceKind, Secret, SignatureScheme, VerifiedWebhook, WebhookAdapter,
+    Removal, ResourceKind, SignatureScheme, VerifiedWebhook, WebhookAdapter, WebhookKey,
     WebhookRequest,
 };
 
@@ -88,22 +88,20 @@ impl SimulatedProvider {
     /// The adapter, declaring all three interfaces.
     pub fn new() -> Self {
         Self {
-            descriptor: ProviderDescriptor {
-                kind: KIND.into(),
-                interfaces: Interface::ALL.to_vec(),
-                hosting: vec!["test".into()],
-                auth_modes: vec![crate::AuthMode::Token],
-                signature: SignatureScheme::Token,
-                delivery_header: Some(DELIVERY_HEADER.into()),
-                event_header: Some("X-Sim-Event".into()),
-                capabilities: Capabilities {
-                    can_delete: true,
-                    idempotency_keys: true,
-                    conditional_reads: true,
-                    merge_with_expected_sha: true,
-                    reviewed_writes: true,
-                },
-            },
+            descriptor: ProviderDescriptor::new(KIND, &Interface::ALL, SignatureScheme::Token)
+                .with_display_name("Simulated")
+                .with_hosting(&["test"])
+                .with_auth_modes(&[crate::AuthMode::Token])
+                .with_delivery_header(DELIVERY_HEADER)
+                .with_event_header("X-Sim-Event")
+                .with_capabilities(
+                    Capabilities::default()
+                        .with_can_delete(true)
+                        .with_idempotency_keys(true)
+                        .with_conditional_reads(true)
+                        .with_merge_with_expected_sha(true)
+                        .with_reviewed_writes(true),
+                ),
         }
     }
 
@@ -145,24 +143,18 @@ impl SimulatedProvider {
                 )
             }
         };
-        CanonicalEvent {
-            provider: KIND.into(),
-            delivery_id: delivery.clone(),
-            interface: kind.interface(),
+        CanonicalEvent::new(
+            KIND,
+            delivery.clone(),
             kind,
-            native_id: NativeId::new(native_id),
-            action: action.into(),
-            event_time: Some(updated_at),
-            target: Some(ExternalTarget::from_path(target)),
-            link: LinkInfo::default(),
+            NativeId::new(native_id),
+            action,
             authority,
             change,
-        }
+        )
+        .with_event_time(Some(updated_at))
+        .with_target(Some(ExternalTarget::from_path(target)))
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl WebhookAdapter for SimulatedProvider {
@@ -173,7 +165,7 @@ impl WebhookAdapter for SimulatedProvider {
     fn verify_webhook(
         &self,
         request: &WebhookRequest,
-        secret: &Secret,
+        key: &WebhookKey<'_>,
     ) -> Result<VerifiedWebhook, Error> {
         let delivery = request
             .headers
@@ -189,7 +181,16 @@ impl WebhookAdapter for SimulatedProvider {
                 provider: KIND.into(),
                 reason: format!("no {TOKEN_HEADER} header"),
             })?;
-        if !constant_time_eq(token.as_bytes(), secret.expose().as_bytes()) {
+        if key.scheme != SignatureScheme::Token {
+            return Err(Error::Signature {
+                provider: KIND.into(),
+                reason: format!(
+                    "the binding expects {} signatures; simulated webhooks carry a token",
+                    key.scheme.as_str()
+                ),
+            });
+        }
+        if !key.secret.matches(token.as_bytes()) {
             return Err(Error::Signature {
                 provider: KIND.into(),
                 reason: "token does not match".into(),

@@ -1,5 +1,4 @@
-//! `kradle-sync serve`: receives webhooks over HTTP into the PostgreSQL store and runs
-//! workers in-process.
+//! The webhook receiver: an [`axum::Router`] a host mounts in its own app.
 //!
 //! `POST /webhooks/{provider}/{binding}` verifies the signature with the binding's secret,
 //! stores the delivery, and answers only once it is durably stored: `202` for a new
@@ -7,23 +6,20 @@
 //! wrong signature (audited as `delivery.rejected`), `404` for an unknown provider or
 //! binding, `413` for a body over the limit, `400` for a request that is not a webhook of
 //! that provider, and `503` (with `Retry-After`) when the store cannot take it, so the
-//! sender redelivers. A binding name may contain `/` (`octo/repo`): the rest of the path
+//! sender can redeliver. A binding name may contain `/` (`octo/repo`): the rest of the path
 //! after the provider is the binding, written as is or percent-encoded (`octo%2Frepo`).
 //! `GET /healthz` answers while the process is up; `GET /readyz` while the store is
-//! reachable and the server is not shutting down.
+//! reachable and the receiver is not shutting down.
 //!
 //! **Limits.** A webhook request has `request_timeout` from its headers to its answer: a
 //! body that does not arrive in time is answered `408`, a store that does not answer in
-//! time `503` (the sender redelivers; if the store did commit meanwhile, the redelivery is
-//! a duplicate). At most `max_in_flight` webhook requests are handled at once (each may
-//! hold a body of up to `body_limit` bytes); more are answered `503` with `Retry-After`
-//! before their body is read. On SIGTERM, requests in flight get the same `request_timeout`
-//! to finish; connections still open after it are closed, never answered `2xx` for a
-//! delivery that was not stored.
+//! time `503` (if the store did commit meanwhile, a redelivery is a duplicate). At most
+//! `max_in_flight` webhook requests are handled at once (each may hold a body of up to
+//! `body_limit` bytes); more are answered `503` with `Retry-After` before their body is
+//! read.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -33,16 +29,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
-use kradle_store_postgres::PostgresStore;
 use kradle_sync_core::{
     BindingId, DeliveryId, Engine, Error, Headers, ProviderKind, Receipt, WebhookRequest,
 };
 use serde_json::json;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use crate::error::CliError;
-use crate::worker::{self, WorkerSettings, WorkerStatus};
+use crate::worker::WorkerStatus;
 
 /// Seconds a sender is asked to wait before redelivering after a `503`.
 const RETRY_AFTER_SECS: &str = "5";
@@ -50,22 +44,55 @@ const RETRY_AFTER_SECS: &str = "5";
 /// The longest `/readyz` waits for its probe of the store.
 const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How `serve` runs.
+/// How the receiver answers.
+///
+/// ```
+/// use std::time::Duration;
+/// use kradle_sync_server::ReceiverSettings;
+/// let settings = ReceiverSettings::default().with_request_timeout(Duration::from_secs(8));
+/// assert_eq!(settings.body_limit, 25 * 1024 * 1024);
+/// ```
 #[derive(Debug, Clone)]
-pub struct ServeSettings {
-    /// Address to listen on (`127.0.0.1:0` picks a free port).
-    pub listen: String,
-    /// Largest accepted body in bytes.
+#[non_exhaustive]
+pub struct ReceiverSettings {
+    /// Largest accepted body in bytes (default 25 MiB, GitHub's largest payload).
     pub body_limit: usize,
-    /// In-process worker slots; 0 receives only.
-    pub workers: usize,
-    /// The in-process workers' settings (their concurrency is `workers`).
-    pub worker: WorkerSettings,
-    /// Longest time a webhook request may take from its headers to its answer; also the
-    /// time requests in flight get to finish on shutdown.
+    /// Longest time a webhook request may take from its headers to its answer (default
+    /// 30 s).
     pub request_timeout: Duration,
-    /// Webhook requests handled at once; more are answered `503` with `Retry-After`.
+    /// Webhook requests handled at once; more are answered `503` with `Retry-After`
+    /// (default 64).
     pub max_in_flight: usize,
+}
+
+impl Default for ReceiverSettings {
+    fn default() -> Self {
+        Self {
+            body_limit: 25 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            max_in_flight: 64,
+        }
+    }
+}
+
+impl ReceiverSettings {
+    /// Sets the largest accepted body.
+    pub fn with_body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Sets the longest time from a request's headers to its answer.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets how many webhook requests are handled at once (at least 1).
+    pub fn with_max_in_flight(mut self, requests: usize) -> Self {
+        self.max_in_flight = requests.max(1);
+        self
+    }
 }
 
 /// Request counters, reported by `/healthz` and in the shutdown log.
@@ -108,131 +135,139 @@ struct AppState {
     max_in_flight: usize,
     request_timeout: Duration,
     /// The in-process workers' status, when there are workers.
-    workers: Option<Arc<WorkerStatus>>,
+    workers: OnceLock<Arc<WorkerStatus>>,
 }
 
 type Shared = Arc<AppState>;
 
-/// Builds the HTTP routes over an engine whose store holds the deliveries.
-fn router(
-    engine: Arc<Engine>,
-    settings: &ServeSettings,
-    workers: Option<Arc<WorkerStatus>>,
-) -> (Router, Shared) {
-    let max_in_flight = settings.max_in_flight.clamp(1, Semaphore::MAX_PERMITS);
-    let state = Arc::new(AppState {
-        engine,
-        counters: Counters::default(),
-        shutting_down: AtomicBool::new(false),
-        in_flight: Arc::new(Semaphore::new(max_in_flight)),
-        max_in_flight,
-        request_timeout: settings.request_timeout,
-        workers,
-    });
-    let router = Router::new()
-        .route("/webhooks/{provider}/{*binding}", post(receive))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .layer(DefaultBodyLimit::max(settings.body_limit))
-        .with_state(state.clone());
-    (router, state)
+/// The webhook receiver over an engine whose store keeps the deliveries: routes, limits,
+/// counters and health. Cheap to clone; every clone shares the counters.
+///
+/// ```no_run
+/// # use std::sync::Arc;
+/// # async fn mount(engine: Arc<kradle_sync_core::Engine>) -> std::io::Result<()> {
+/// use kradle_sync_server::{Receiver, ReceiverSettings};
+/// let receiver = Receiver::new(engine, ReceiverSettings::default());
+/// let app = axum::Router::new().merge(receiver.router());
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// axum::serve(listener, app).await
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Receiver {
+    state: Shared,
+    body_limit: usize,
 }
 
-/// Serves until SIGTERM or SIGINT: then stops accepting connections, lets requests in
-/// flight finish (for up to the request timeout), lets the workers finish their batch and
-/// give back their claims.
-pub async fn run(
-    store: PostgresStore,
-    engine: Arc<Engine>,
-    settings: ServeSettings,
-) -> Result<(), CliError> {
-    let listener = tokio::net::TcpListener::bind(&settings.listen)
-        .await
-        .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", settings.listen)))?;
-    let local: SocketAddr = listener.local_addr()?;
-    let status = (settings.workers > 0).then(|| Arc::new(WorkerStatus::default()));
-    let (router, state) = router(engine.clone(), &settings, status.clone());
-    let (stop, stopped) = watch::channel(false);
+impl std::fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver")
+            .field("body_limit", &self.body_limit)
+            .field("max_in_flight", &self.state.max_in_flight)
+            .field("request_timeout", &self.state.request_timeout)
+            .finish_non_exhaustive()
+    }
+}
 
-    let workers = status.map(|status| {
-        let worker = WorkerSettings {
-            concurrency: settings.workers,
-            ..settings.worker.clone()
-        };
-        tokio::spawn(worker::run(
-            store.clone(),
-            engine.clone(),
-            worker,
-            status,
-            stopped.clone(),
-        ))
-    });
-
-    tracing::info!(
-        address = %local,
-        schema = store.schema(),
-        workers = settings.workers,
-        body_limit = settings.body_limit,
-        max_in_flight = state.max_in_flight,
-        request_timeout_s = settings.request_timeout.as_secs_f64(),
-        "serving webhooks"
-    );
-    // Installed before the announcement below: a SIGTERM right after it stops gracefully.
-    let signal = wait_for_signal();
-    {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on http://{local}")?;
-        out.flush()?;
+impl Receiver {
+    /// A receiver of webhooks for the engine's bindings.
+    pub fn new(engine: Arc<Engine>, settings: ReceiverSettings) -> Self {
+        let max_in_flight = settings.max_in_flight.clamp(1, Semaphore::MAX_PERMITS);
+        let state = Arc::new(AppState {
+            engine,
+            counters: Counters::default(),
+            shutting_down: AtomicBool::new(false),
+            in_flight: Arc::new(Semaphore::new(max_in_flight)),
+            max_in_flight,
+            request_timeout: settings.request_timeout,
+            workers: OnceLock::new(),
+        });
+        Self {
+            state,
+            body_limit: settings.body_limit,
+        }
     }
 
-    let signal_state = state.clone();
-    let shutdown = async move {
-        signal.await;
-        tracing::info!("shutting down: no new connections; finishing requests and claimed work");
-        signal_state.shutting_down.store(true, Ordering::SeqCst);
+    /// Reports in-process workers' counters on `/healthz`.
+    pub fn with_workers(self, status: Arc<WorkerStatus>) -> Self {
+        // Set once: a receiver reports the workers it was first given.
+        let _ = self.state.workers.set(status);
+        self
+    }
+
+    /// Every route: `POST /webhooks/{provider}/{*binding}`, `GET /healthz`, `GET /readyz`.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .merge(self.webhook_router())
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
+            .with_state(self.state.clone())
+    }
+
+    /// The webhook route alone (`POST /webhooks/{provider}/{*binding}`), for a host that
+    /// has health endpoints of its own; nest it to move it under a prefix.
+    pub fn webhook_router<S>(&self) -> Router<S> {
+        Router::new()
+            .route("/webhooks/{provider}/{*binding}", post(receive))
+            .layer(DefaultBodyLimit::max(self.body_limit))
+            .with_state(self.state.clone())
+    }
+
+    /// From now on `/readyz` answers `503` (the process is stopping): load balancers stop
+    /// sending while requests in flight finish.
+    pub fn begin_shutdown(&self) {
+        self.state.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    /// The request counters (`accepted`, `duplicates`, `rejected`, `too_large`,
+    /// `not_found`, `bad_request`, `unavailable`, `busy`, `timed_out`).
+    pub fn counters(&self) -> serde_json::Value {
+        self.state.counters.snapshot()
+    }
+
+    /// How many webhook requests may be handled at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.max_in_flight
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves; then stops accepting
+/// connections and lets requests in flight finish for up to `grace`. A connection still
+/// open after it (a client that never finishes its request) is closed, never answered.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let signalled = async move {
+        shutdown.await;
         let _ = stop.send(true);
     };
-    let server = axum::serve(listener, router).with_graceful_shutdown(shutdown);
-    // Requests in flight get the request timeout to finish once the signal came; a
-    // connection that is still open after it (a client that never finishes its request)
-    // does not hold the shutdown up.
-    let grace = settings.request_timeout;
-    let mut signalled = stopped.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(signalled);
     let overdue = async move {
-        if signalled.wait_for(|stop| *stop).await.is_err() {
+        if stopped.wait_for(|stop| *stop).await.is_err() {
             std::future::pending::<()>().await;
         }
         tokio::time::sleep(grace).await;
     };
     tokio::select! {
-        served = server.into_future() => served?,
-        () = overdue => tracing::warn!(
-            grace_s = grace.as_secs_f64(),
-            "connections still open after the grace period; closing them"
-        ),
-    }
-
-    if let Some(task) = workers {
-        match task.await {
-            Ok(totals) => tracing::info!(
-                processed = totals.processed,
-                failed = totals.failed,
-                dead_lettered = totals.dead_lettered,
-                released = totals.released,
-                "workers stopped"
-            ),
-            Err(e) => tracing::error!(error = %e, "the workers stopped unexpectedly"),
+        served = server.into_future() => served,
+        () = overdue => {
+            tracing::warn!(
+                grace_s = grace.as_secs_f64(),
+                "connections still open after the grace period; closing them"
+            );
+            Ok(())
         }
     }
-    tracing::info!(requests = %state.counters.snapshot(), "stopped");
-    Ok(())
 }
 
 /// A future that resolves on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when
 /// this is called, not when the future is first polled: call it before announcing that
 /// the process is up, so a signal sent right after the announcement is never fatal.
-pub fn wait_for_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -335,14 +370,14 @@ async fn receive(
             return reply(status, json!({ "error": rejection.body_text() }));
         }
     };
-    let request = WebhookRequest {
-        headers: Headers::from_pairs(
+    let request = WebhookRequest::new(
+        Headers::from_pairs(
             headers
                 .iter()
                 .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v))),
         ),
-        body: body.to_vec(),
-    };
+        body.to_vec(),
+    );
     // Only for logs: the adapter names the header; GitHub's is X-GitHub-Delivery.
     let delivery_header = state
         .engine
@@ -400,6 +435,11 @@ fn respond(state: &AppState, result: Result<Receipt, Error>, elapsed_ms: f64) ->
                 json!({ "status": "duplicate", "delivery_id": id }),
             )
         }
+        Ok(other) => {
+            state.counters.accepted.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(status = 202, elapsed_ms, receipt = ?other, "delivery received");
+            reply(StatusCode::ACCEPTED, json!({ "status": "accepted" }))
+        }
         Err(err) => refused(state, err, elapsed_ms),
     }
 }
@@ -442,7 +482,7 @@ async fn healthz(State(state): State<Shared>) -> Response {
         "in_flight": in_flight,
         "max_in_flight": state.max_in_flight,
     });
-    if let (Some(workers), Some(map)) = (&state.workers, body.as_object_mut()) {
+    if let (Some(workers), Some(map)) = (state.workers.get(), body.as_object_mut()) {
         map.insert("workers".into(), workers.snapshot());
     }
     reply(StatusCode::OK, body)
@@ -484,42 +524,14 @@ async fn readyz(State(state): State<Shared>) -> Response {
     }
 }
 
-/// Serves a worker's `GET /healthz` (its counters and health, always `200` while the
-/// process is up) and `GET /readyz` (`200` while its last store operation succeeded and it
-/// is not stopping, `503` otherwise) on `listen`, until `shutdown` turns true. Prints
-/// `listening on http://ADDR` on stdout once bound.
-pub async fn worker_health(
-    listen: &str,
-    status: Arc<WorkerStatus>,
-    shutdown: watch::Receiver<bool>,
-) -> Result<tokio::task::JoinHandle<()>, CliError> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| CliError::Usage(format!("cannot listen on {listen}: {e}")))?;
-    let local: SocketAddr = listener.local_addr()?;
-    let router = Router::new()
+/// A worker's `GET /healthz` (its counters and health, always `200` while the process is
+/// up) and `GET /readyz` (`200` while its last store operation succeeded and it is not
+/// stopping, `503` otherwise).
+pub fn worker_health_router(status: Arc<WorkerStatus>) -> Router {
+    Router::new()
         .route("/healthz", get(worker_healthz))
         .route("/readyz", get(worker_readyz))
-        .with_state(status);
-    {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on http://{local}")?;
-        out.flush()?;
-    }
-    tracing::info!(address = %local, "serving worker health");
-    let mut stopped = shutdown;
-    Ok(tokio::spawn(async move {
-        let stop = async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        };
-        if let Err(e) = axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::warn!(error = %e, "the health endpoint stopped");
-        }
-    }))
+        .with_state(status)
 }
 
 async fn worker_healthz(State(status): State<Arc<WorkerStatus>>) -> Response {

@@ -1,11 +1,12 @@
-//! `kradle-sync worker`: claims stored deliveries from the PostgreSQL queue and processes
-//! them. `serve` runs the same loop in-process.
+//! The worker: claims stored deliveries from a [`WorkQueue`] and processes them with the
+//! engine. `kradle-sync worker` and `kradle-sync serve` run it; a host runs it on its own
+//! tokio runtime.
 //!
-//! Each slot (`--concurrency`) loops: claim a batch with a lease, process it with
+//! Each slot ([`WorkerSettings::concurrency`]) loops: claim a batch with a lease, process it with
 //! [`Engine::process_batch`] while a heartbeat renews the lease, and, when nothing is
-//! claimable, wait for a `NOTIFY` or the poll interval, whichever comes first (the
-//! notification is a hint; the poll is the source of truth: retries come due and leases
-//! expire without one). Failed deliveries carry their next attempt time, set by the
+//! claimable, wait for the queue's [work signal](WorkQueue::listen) (PostgreSQL's `NOTIFY`)
+//! or the poll interval, whichever comes first (the signal is a hint; the poll is the
+//! source of truth: retries come due and leases expire without one). Failed deliveries carry their next attempt time, set by the
 //! engine with exponential backoff, and are claimed again when it passes, until the
 //! engine dead-letters them. On shutdown a slot finishes the batch it holds and gives
 //! back every claim of its owner name.
@@ -20,24 +21,29 @@
 //! still trying to give back. [`WorkerStatus`] reports all of this, and whether the last
 //! store operation succeeded, for `/healthz` and `/readyz`.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
-use kradle_store_postgres::PostgresStore;
 use kradle_sync_core::delivery::DeliveryPhase;
-use kradle_sync_core::{
-    Binding, DeliveryId, Engine, EngineConfig, ProviderKind, SyncStore, WebhookAdapter,
-};
+use kradle_sync_core::queue::DeliveryRef;
+use kradle_sync_core::{Engine, WorkQueue};
 use serde::Serialize;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
-use crate::error::CliError;
-
 /// How a worker runs.
+///
+/// ```
+/// use std::time::Duration;
+/// use kradle_sync_server::WorkerSettings;
+/// let settings = WorkerSettings::new("worker-a").with_concurrency(4).with_lease(Duration::from_secs(30));
+/// assert_eq!(settings.concurrency, 4);
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct WorkerSettings {
     /// Lease owner name; slot `n` of several is `ID/n`.
     pub id: String,
@@ -53,8 +59,54 @@ pub struct WorkerSettings {
     pub drain: bool,
 }
 
+impl WorkerSettings {
+    /// Settings for lease owner `id`: two slots, leases of 60 s, batches of 32, a look at
+    /// the queue at least every second, no draining.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            concurrency: 2,
+            lease: Duration::from_secs(60),
+            batch: 32,
+            poll: Duration::from_secs(1),
+            drain: false,
+        }
+    }
+
+    /// Sets the number of slots claiming and processing at once (at least 1).
+    pub fn with_concurrency(mut self, slots: usize) -> Self {
+        self.concurrency = slots.max(1);
+        self
+    }
+
+    /// Sets how long a claim is held before another worker may take it over.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// Sets how many deliveries are claimed and committed together (at least 1).
+    pub fn with_batch(mut self, batch: usize) -> Self {
+        self.batch = batch.max(1);
+        self
+    }
+
+    /// Sets the longest wait between two looks at the queue.
+    pub fn with_poll(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    /// Stop once nothing is claimable instead of waiting for more work.
+    pub fn with_drain(mut self, drain: bool) -> Self {
+        self.drain = drain;
+        self
+    }
+}
+
 /// What a worker did, printed when it stops and reported by `/healthz`.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Totals {
     /// Deliveries whose events were applied (or that were out of scope).
     pub processed: u64,
@@ -164,48 +216,91 @@ impl WorkerStatus {
     }
 }
 
-/// The default worker id: the process id, unique on one host.
+/// A lease owner name unique on one host: `kradle-sync-` and the process id.
 pub fn default_id() -> String {
     format!("kradle-sync-{}", std::process::id())
 }
 
-/// Builds the engine every service command uses: GitHub's adapter and the bindings.
-pub fn engine(
-    store: Arc<dyn SyncStore>,
-    adapters: Vec<Arc<dyn WebhookAdapter>>,
-    bindings: Vec<Binding>,
-    max_body_bytes: usize,
-) -> Result<Engine, CliError> {
-    let mut builder = Engine::builder(store).config(EngineConfig {
-        max_body_bytes,
-        ..EngineConfig::default()
-    });
-    for adapter in adapters {
-        builder = builder.adapter(adapter);
-    }
-    for binding in bindings {
-        builder = builder.binding(binding);
-    }
-    Ok(builder.build()?)
+/// A worker: slots that claim deliveries from a queue and process them with an engine,
+/// on the host's tokio runtime.
+///
+/// ```no_run
+/// # use std::sync::Arc;
+/// # async fn run(engine: Arc<kradle_sync_core::Engine>, queue: Arc<dyn kradle_sync_core::WorkQueue>) {
+/// use kradle_sync_server::{Worker, WorkerSettings};
+/// let worker = Worker::new(engine, queue, WorkerSettings::new("worker-a"));
+/// let totals = worker.run(async { let _ = tokio::signal::ctrl_c().await; }).await;
+/// println!("processed {}", totals.processed);
+/// # }
+/// ```
+pub struct Worker {
+    engine: Arc<Engine>,
+    queue: Arc<dyn WorkQueue>,
+    settings: WorkerSettings,
+    status: Arc<WorkerStatus>,
 }
 
-/// Runs the worker until `shutdown` turns true (or, with `drain`, until the queue is
-/// empty), then gives back every claim it holds. `status` receives its counters as it
-/// goes; the totals are returned at the end.
-pub async fn run(
-    store: PostgresStore,
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    /// A worker over an engine (whose store the queue's deliveries are in) and a queue.
+    pub fn new(engine: Arc<Engine>, queue: Arc<dyn WorkQueue>, settings: WorkerSettings) -> Self {
+        Self {
+            engine,
+            queue,
+            settings,
+            status: Arc::new(WorkerStatus::default()),
+        }
+    }
+
+    /// The worker's counters and health, live while it runs (for `/healthz`, `/readyz`
+    /// and [`Receiver::with_workers`](crate::Receiver::with_workers)).
+    pub fn status(&self) -> Arc<WorkerStatus> {
+        self.status.clone()
+    }
+
+    /// Runs until `shutdown` resolves (or, with [`drain`](WorkerSettings::drain), until
+    /// nothing is claimable), then finishes the batches in hand and gives back every claim
+    /// it holds. Returns what it did.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Totals {
+        let (stop, stopped) = watch::channel(false);
+        let signal = tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let totals = self.run_until(stopped).await;
+        signal.abort();
+        totals
+    }
+
+    /// [`run`](Self::run) until the watch turns true.
+    pub async fn run_until(self, shutdown: watch::Receiver<bool>) -> Totals {
+        run(
+            self.queue,
+            self.engine,
+            self.settings,
+            self.status,
+            shutdown,
+        )
+        .await
+    }
+}
+
+async fn run(
+    queue: Arc<dyn WorkQueue>,
     engine: Arc<Engine>,
     settings: WorkerSettings,
     status: Arc<WorkerStatus>,
     shutdown: watch::Receiver<bool>,
 ) -> Totals {
     let wake = Arc::new(Notify::new());
-    let listener = tokio::spawn(listen(
-        store.clone(),
-        wake.clone(),
-        settings.poll,
-        shutdown.clone(),
-    ));
+    let listener = tokio::spawn(listen(queue.clone(), wake.clone(), shutdown.clone()));
     let stopping = {
         let (status, mut shutdown) = (status.clone(), shutdown.clone());
         tokio::spawn(async move {
@@ -225,7 +320,7 @@ pub async fn run(
         tasks.push(tokio::spawn(slot(
             Slot {
                 owner,
-                store: store.clone(),
+                queue: queue.clone(),
                 engine: engine.clone(),
                 settings: settings.clone(),
                 wake: wake.clone(),
@@ -245,17 +340,13 @@ pub async fn run(
     status.totals()
 }
 
-/// Turns notifications on the store's channel into wake-ups of idle slots. When the
-/// listening connection fails it reconnects with backoff; slots keep polling meanwhile.
-async fn listen(
-    store: PostgresStore,
-    wake: Arc<Notify>,
-    poll: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
+/// Turns the queue's work signal into wake-ups of idle slots. When the signal is lost
+/// (a listening connection failed) it listens again with backoff; slots keep polling
+/// meanwhile.
+async fn listen(queue: Arc<dyn WorkQueue>, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
     let mut backoff = Backoff::default();
     while !*shutdown.borrow() {
-        let mut listener = match store.listen().await {
+        let mut listener = match queue.listen().await {
             Ok(l) => {
                 backoff.reset();
                 l
@@ -270,9 +361,8 @@ async fn listen(
         };
         loop {
             tokio::select! {
-                woken = listener.wait_for_work(poll) => match woken {
-                    Ok(true) => wake.notify_waiters(),
-                    Ok(false) => {}
+                woken = listener.changed() => match woken {
+                    Ok(()) => wake.notify_waiters(),
                     Err(e) => {
                         tracing::warn!(error = %e, "lost the work notification connection; reconnecting");
                         break;
@@ -286,14 +376,14 @@ async fn listen(
 
 struct Slot {
     owner: String,
-    store: PostgresStore,
+    queue: Arc<dyn WorkQueue>,
     engine: Arc<Engine>,
     settings: WorkerSettings,
     wake: Arc<Notify>,
     status: Arc<WorkerStatus>,
 }
 
-type Claimed = Vec<(ProviderKind, DeliveryId)>;
+type Claimed = Vec<DeliveryRef>;
 
 /// Claims a slot could not give back when the store failed, kept until they are given
 /// back or their lease ends.
@@ -340,7 +430,7 @@ async fn slot(slot: Slot, mut shutdown: watch::Receiver<bool>) {
         notified.as_mut().enable();
         let claimed_at = Instant::now();
         let claimed = slot
-            .store
+            .queue
             .claim_deliveries(
                 &slot.owner,
                 slot.settings.lease,
@@ -361,12 +451,8 @@ async fn slot(slot: Slot, mut shutdown: watch::Receiver<bool>) {
                     _ = shutdown.changed() => {}
                 }
             }
-            Ok(batch) => {
+            Ok(ids) => {
                 slot.status.store_ok();
-                let ids: Claimed = batch
-                    .into_iter()
-                    .map(|d| (d.provider, d.delivery_id))
-                    .collect();
                 match process(&slot, ids, claimed_at).await {
                     Batch::Done => backoff.reset(),
                     Batch::GivenBack => {
@@ -396,7 +482,7 @@ async fn slot(slot: Slot, mut shutdown: watch::Receiver<bool>) {
         slot.status.holding_stranded.fetch_sub(n, Ordering::Relaxed);
     }
     // Every claim of this owner name: stranded ones too.
-    match slot.store.release_all(&slot.owner).await {
+    match slot.queue.release_all(&slot.owner).await {
         Ok(n) => {
             slot.status.store_ok();
             slot.status.released.fetch_add(n, Ordering::Relaxed);
@@ -421,7 +507,7 @@ async fn give_back_stranded(slot: &Slot, held: Stranded) -> Option<Stranded> {
         tracing::warn!(owner = %slot.owner, claims = n, "stranded claims reached the end of their lease before the store answered; they are back in the queue");
         return None;
     }
-    match slot.store.release(&slot.owner, &held.ids).await {
+    match slot.queue.release(&slot.owner, &held.ids).await {
         Ok(released) => {
             slot.status.store_ok();
             slot.status.released.fetch_add(released, Ordering::Relaxed);
@@ -447,7 +533,7 @@ async fn process(slot: &Slot, ids: Claimed, claimed_at: Instant) -> Batch {
             tokio::time::sleep(every).await;
             let renewing_at = Instant::now();
             match slot
-                .store
+                .queue
                 .renew_leases(&slot.owner, slot.settings.lease, Utc::now())
                 .await
             {
@@ -506,7 +592,7 @@ async fn process(slot: &Slot, ids: Claimed, claimed_at: Instant) -> Batch {
         Err(e) => {
             slot.status.store_failed();
             tracing::warn!(owner = %slot.owner, error = %e, deliveries = ids.len(), "processing failed; giving the claims back");
-            match slot.store.release(&slot.owner, &ids).await {
+            match slot.queue.release(&slot.owner, &ids).await {
                 Ok(n) => {
                     slot.status.store_ok();
                     slot.status.released.fetch_add(n, Ordering::Relaxed);
