@@ -573,6 +573,20 @@ impl Cicd for Double {
     async fn cancel_pipeline(&self, _: &ExternalTarget, _: &NativeId) -> Result<(), Error> {
         Err(not_here())
     }
+    async fn rerun_job(&self, _: &ExternalTarget, _: &NativeId) -> Result<(), Error> {
+        Err(not_here())
+    }
+    async fn cancel_job(&self, _: &ExternalTarget, _: &NativeId) -> Result<(), Error> {
+        Err(not_here())
+    }
+    async fn set_commit_status(
+        &self,
+        _: &ExternalTarget,
+        _: &str,
+        _: &kradle_sync_core::CommitStatusInput,
+    ) -> Result<Observed<CommitStatus>, Error> {
+        Err(not_here())
+    }
     async fn create_check(
         &self,
         _: &ExternalTarget,

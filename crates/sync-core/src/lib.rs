@@ -44,9 +44,9 @@ pub use id::{
 };
 pub use object::{Canonical, Fields};
 pub use provider::{
-    CheckRunInput, Cicd, GitForge, IssuePatch, IssueTracking, IssueTrackingExt, Observed, Page,
-    PageRequest, Provider, ProviderHealth, PullRequestInput, RateLimitStatus, ReviewInput,
-    RunnerRegistration,
+    CheckRunInput, Cicd, CommitStatusInput, GitForge, IssuePatch, IssueTracking, IssueTrackingExt,
+    Observed, Page, PageRequest, Provider, ProviderHealth, PullRequestInput, RateLimitStatus,
+    ReviewInput, RunnerRegistration,
 };
 pub use queue::WorkQueue;
 pub use registry::{ConnectOptions, Credentials, ProviderPlugin, ProviderRegistry, ReadPurpose};

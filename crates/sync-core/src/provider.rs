@@ -371,6 +371,54 @@ pub struct CheckRunInput {
     pub output_summary: Option<String>,
 }
 
+/// A commit status to set.
+///
+/// ```
+/// use kradle_sync_core::CommitStatusInput;
+/// let s = CommitStatusInput::new("success").with_context("ci/kradle");
+/// assert_eq!(s.state, "success");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CommitStatusInput {
+    /// `pending`, `success`, `failure` or `error` (GitLab also `running`, `canceled`).
+    pub state: String,
+    /// The context (GitLab: `name`) that tells statuses of one commit apart.
+    pub context: Option<String>,
+    /// A short description.
+    pub description: Option<String>,
+    /// A link to details.
+    pub target_url: Option<String>,
+}
+
+impl CommitStatusInput {
+    /// A status in `state`, with no context, description or link.
+    pub fn new(state: impl Into<String>) -> Self {
+        Self {
+            state: state.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the context.
+    pub fn with_context(mut self, context: impl Into<String>) -> Self {
+        self.context = Some(context.into());
+        self
+    }
+
+    /// Sets the description.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// Sets the link to details.
+    pub fn with_target_url(mut self, url: impl Into<String>) -> Self {
+        self.target_url = Some(url.into());
+        self
+    }
+}
+
 /// A runner registration: a short-lived token returned to the caller, never stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -458,6 +506,18 @@ pub trait Cicd: Send + Sync {
         target: &ExternalTarget,
         pipeline: &NativeId,
     ) -> Result<(), Error>;
+    /// Reruns one job.
+    async fn rerun_job(&self, target: &ExternalTarget, job: &NativeId) -> Result<(), Error>;
+    /// Cancels one job. A provider that can only cancel whole pipelines answers
+    /// [`Error::Unsupported`].
+    async fn cancel_job(&self, target: &ExternalTarget, job: &NativeId) -> Result<(), Error>;
+    /// Sets a commit status on `sha`.
+    async fn set_commit_status(
+        &self,
+        target: &ExternalTarget,
+        sha: &str,
+        status: &CommitStatusInput,
+    ) -> Result<Observed<CommitStatus>, Error>;
     /// Creates a check run.
     async fn create_check(
         &self,

@@ -8,8 +8,8 @@ use kradle_sync_core::object::{
     Artifact, CheckRun, CheckSuite, CommitStatus, Job, LogRef, Pipeline, Runner,
 };
 use kradle_sync_core::{
-    CheckRunInput, Cicd, Error, ExternalTarget, NativeId, Observed, Page, PageRequest,
-    ProviderKind, ResourceKind, RunnerRegistration, Secret,
+    CheckRunInput, Cicd, CommitStatusInput, Error, ExternalTarget, NativeId, Observed, Page,
+    PageRequest, ProviderKind, ResourceKind, RunnerRegistration, Secret,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -234,6 +234,48 @@ impl Cicd for GithubClient {
                 .idempotent(true),
         )
         .await
+    }
+
+    async fn rerun_job(&self, target: &ExternalTarget, job: &NativeId) -> Result<(), Error> {
+        let id = numeric_id(job, "workflow job")?;
+        self.write_only(ApiRequest::post(format!(
+            "{}/actions/jobs/{id}/rerun",
+            repo_path(target)?
+        )))
+        .await
+    }
+
+    /// GitHub Actions cancels whole workflow runs, never one job:
+    /// [`Error::Unsupported`]; cancel the job's pipeline instead.
+    async fn cancel_job(&self, _target: &ExternalTarget, _job: &NativeId) -> Result<(), Error> {
+        Err(Error::Unsupported {
+            kind: ResourceKind::Job,
+            detail: "cancelling one job: GitHub Actions cancels whole workflow runs, so cancel the job's pipeline".into(),
+        })
+    }
+
+    async fn set_commit_status(
+        &self,
+        target: &ExternalTarget,
+        sha: &str,
+        status: &CommitStatusInput,
+    ) -> Result<Observed<CommitStatus>, Error> {
+        let mut body = Map::new();
+        body.insert("state".into(), json!(status.state));
+        for (name, value) in [
+            ("context", &status.context),
+            ("description", &status.description),
+            ("target_url", &status.target_url),
+        ] {
+            if let Some(v) = value {
+                body.insert(name.into(), json!(v));
+            }
+        }
+        // Setting the same status again leaves the commit as it was.
+        let request = ApiRequest::post(format!("{}/statuses/{}", repo_path(target)?, segment(sha)))
+            .json(Value::Object(body))
+            .idempotent(true);
+        self.write(ResourceKind::CommitStatus, request).await
     }
 
     async fn create_check(

@@ -3,8 +3,8 @@
 
 use kradle_sync_core::object::DeployKey;
 use kradle_sync_core::{
-    CheckRunInput, Cicd, GitForge, IssueTracking, IssueTrackingExt, NativeId, PageRequest,
-    PullRequestInput, ReviewInput, marker,
+    CheckRunInput, Cicd, CommitStatusInput, GitForge, IssueTracking, IssueTrackingExt, NativeId,
+    PageRequest, PullRequestInput, ReviewInput, marker,
 };
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -147,6 +147,20 @@ async fn writes_send_what_github_documents() {
         &ex("checks/check-run.json"),
     )
     .await;
+    serve(
+        &server,
+        "POST",
+        &format!("{REPO}/actions/jobs/399444496/rerun"),
+        &common::example(201, json!({})),
+    )
+    .await;
+    serve(
+        &server,
+        "POST",
+        &format!("{REPO}/statuses/6dcb09b5b57875f334f61aebed695e2e4193db5e"),
+        &created("checks/status.json"),
+    )
+    .await;
     let protect = common::session("branch-protection").remove(1);
     serve(
         &server,
@@ -229,6 +243,30 @@ async fn writes_send_what_github_documents() {
     let run = NativeId::new("30433642");
     github.rerun_pipeline(&hello, &run).await.unwrap();
     github.cancel_pipeline(&hello, &run).await.unwrap();
+    github
+        .rerun_job(&hello, &NativeId::new("399444496"))
+        .await
+        .unwrap();
+    let cancel = github
+        .cancel_job(&hello, &NativeId::new("399444496"))
+        .await
+        .unwrap_err();
+    assert!(
+        cancel.to_string().contains("cancel the job's pipeline"),
+        "{cancel}"
+    );
+    let status = github
+        .set_commit_status(
+            &hello,
+            "6dcb09b5b57875f334f61aebed695e2e4193db5e",
+            &CommitStatusInput::new("success")
+                .with_context("continuous-integration/jenkins")
+                .with_description("Build has completed successfully")
+                .with_target_url("https://ci.example.com/1000/output"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status.object.state, "success");
     let mut done = CheckRunInput::default();
     done.status = Some("completed".into());
     done.conclusion = Some("success".into());
@@ -295,6 +333,15 @@ async fn writes_send_what_github_documents() {
         json!({"status": "completed", "conclusion": "success"})
     );
     assert_eq!(body_of("PUT", "/branches/main/protection"), rules);
+    assert_eq!(
+        body_of("POST", "/statuses/6dcb09b5b57875f334f61aebed695e2e4193db5e"),
+        json!({
+            "state": "success",
+            "context": "continuous-integration/jenkins",
+            "description": "Build has completed successfully",
+            "target_url": "https://ci.example.com/1000/output",
+        })
+    );
 }
 
 #[tokio::test]
