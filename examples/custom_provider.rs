@@ -19,7 +19,8 @@ use kradle_sync_core::{
 };
 use serde::Deserialize;
 
-const KIND: &str = "gitlab-pipelines";
+/// The provider type name.
+pub const KIND: &str = "gitlab-pipelines";
 
 /// The parts of a Pipeline Hook this adapter reads.
 #[derive(Deserialize)]
@@ -65,12 +66,20 @@ fn time(s: &Option<String>) -> Option<DateTime<Utc>> {
         .map(|t| t.and_utc())
 }
 
-struct GitlabPipelines {
+/// The adapter: GitLab's Pipeline Hook into a pipeline and its jobs.
+pub struct GitlabPipelines {
     descriptor: ProviderDescriptor,
 }
 
+impl Default for GitlabPipelines {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl GitlabPipelines {
-    fn new() -> Self {
+    /// The adapter.
+    pub fn new() -> Self {
         Self {
             descriptor: ProviderDescriptor::new(KIND, &[Interface::Cicd], SignatureScheme::Token)
                 .with_display_name("GitLab pipelines")

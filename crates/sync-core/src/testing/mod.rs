@@ -8,4 +8,5 @@
 pub mod conformance;
 pub mod generators;
 pub mod invariants;
+pub mod provider;
 pub mod simulated;

@@ -18,6 +18,8 @@ pub const KIND: &str = "simulated";
 pub const DELIVERY_HEADER: &str = "X-Sim-Delivery";
 /// Header carrying the shared token.
 pub const TOKEN_HEADER: &str = "X-Sim-Token";
+/// Header carrying the event name (`change` is the one event the provider has).
+pub const EVENT_HEADER: &str = "X-Sim-Event";
 
 /// One object as the simulated provider's API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,9 +68,9 @@ impl SimDelivery {
         let body = serde_json::to_vec(self).unwrap_or_default();
         let mut headers = crate::Headers::default();
         headers.insert(DELIVERY_HEADER, self.id.clone());
-        headers.insert("X-Sim-Event", "change");
+        headers.insert(EVENT_HEADER, "change");
         headers.insert(TOKEN_HEADER, token);
-        WebhookRequest { headers, body }
+        WebhookRequest::new(headers, body)
     }
 }
 
@@ -93,7 +95,7 @@ impl SimulatedProvider {
                 .with_hosting(&["test"])
                 .with_auth_modes(&[crate::AuthMode::Token])
                 .with_delivery_header(DELIVERY_HEADER)
-                .with_event_header("X-Sim-Event")
+                .with_event_header(EVENT_HEADER)
                 .with_capabilities(
                     Capabilities::default()
                         .with_can_delete(true)
@@ -196,14 +198,18 @@ impl WebhookAdapter for SimulatedProvider {
                 reason: "token does not match".into(),
             });
         }
-        Ok(VerifiedWebhook {
-            delivery_id: delivery.into(),
-            event: "change".into(),
-            algorithm: "token".into(),
-        })
+        let event = request.headers.get(EVENT_HEADER).unwrap_or("change");
+        Ok(VerifiedWebhook::new(delivery, event, "token"))
     }
 
     fn normalize_webhook(&self, request: &WebhookRequest) -> Result<NormalizedWebhook, Error> {
+        let event = request.headers.get(EVENT_HEADER).unwrap_or_default();
+        if event != "change" {
+            let reason = format!(
+                "`{event}` is not an event of the simulated provider; only `change` is synced"
+            );
+            return Ok(NormalizedWebhook::ignored(event, reason));
+        }
         let delivery: SimDelivery =
             serde_json::from_slice(&request.body).map_err(|e| Error::MalformedPayload {
                 provider: KIND.into(),
@@ -212,13 +218,9 @@ impl WebhookAdapter for SimulatedProvider {
         let id = DeliveryId::new(delivery.id.clone());
         let target = ExternalTarget::from_path(delivery.target.clone());
         let event = Self::event(&id, &delivery.target, delivery.change, Authority::Webhook);
-        Ok(NormalizedWebhook {
-            event: "change".into(),
-            action: Some(event.action.clone()),
-            target: Some(target),
-            events: vec![event],
-            ignored: None,
-        })
+        Ok(NormalizedWebhook::events("change", vec![event.clone()])
+            .with_action(Some(event.action))
+            .with_target(Some(target)))
     }
 
     fn parse_rest_object(
