@@ -6,7 +6,7 @@ use futures::executor::block_on;
 use kradle_store_memory::MemoryStore;
 use kradle_sync_core::SyncStore;
 use kradle_sync_core::testing::generators::{arb_history_and_schedules, arb_issue_fields};
-use kradle_sync_core::testing::{conformance, invariants};
+use kradle_sync_core::testing::{conformance, invariants, queue};
 use proptest::prelude::*;
 
 fn fresh() -> Arc<dyn SyncStore> {
@@ -16,6 +16,48 @@ fn fresh() -> Arc<dyn SyncStore> {
 #[test]
 fn conformance_suite() {
     block_on(conformance::run(&MemoryStore::new()));
+}
+
+#[test]
+fn queue_conformance_suite() {
+    let store = MemoryStore::new();
+    block_on(queue::run(
+        &store,
+        &store,
+        kradle_store_memory::DEFAULT_MAX_CLAIMS,
+    ));
+}
+
+#[test]
+fn http_cache_conformance() {
+    block_on(conformance::run_cache(&MemoryStore::new()));
+}
+
+/// New work wakes a listener; work given back does too.
+#[test]
+fn the_work_signal_fires_on_new_and_released_work() {
+    use futures::FutureExt;
+    use kradle_sync_core::WorkQueue;
+    let store = MemoryStore::new();
+    let mut signal = block_on(store.listen()).unwrap();
+    assert!(signal.changed().now_or_never().is_none(), "nothing yet");
+    let d = conformance::delivery("wake-1", "acme/app");
+    block_on(store.insert_delivery(&d)).unwrap();
+    assert!(matches!(signal.changed().now_or_never(), Some(Ok(()))));
+    let claimed = block_on(store.claim_deliveries(
+        "w",
+        std::time::Duration::from_secs(60),
+        1,
+        chrono::Utc::now(),
+    ))
+    .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(
+        signal.changed().now_or_never().is_none(),
+        "claiming announces nothing"
+    );
+    block_on(store.release("w", &claimed)).unwrap();
+    assert!(matches!(signal.changed().now_or_never(), Some(Ok(()))));
 }
 
 fn titles() -> impl Strategy<Value = &'static str> {

@@ -9,4 +9,5 @@ pub mod conformance;
 pub mod generators;
 pub mod invariants;
 pub mod provider;
+pub mod queue;
 pub mod simulated;
