@@ -82,7 +82,9 @@ enum Command {
     /// as is or percent-encoded: /webhooks/github/octo/repo), `GET /healthz` (up),
     /// `GET /readyz` (store reachable). A delivery is answered only once stored: 202 new,
     /// 200 duplicate, 401 bad or missing signature, 404 unknown provider or binding, 413
-    /// body too large, 400 not a webhook, 503 store unavailable (the sender redelivers).
+    /// body too large, 400 not a webhook, 503 + Retry-After when the store cannot take it
+    /// (the sender records a failed delivery; GitHub's can be redelivered from the
+    /// webhook's Recent Deliveries). `--store memory` runs it all in this one process.
     /// Prints `listening on http://ADDR` on stdout once bound. SIGTERM or SIGINT stops
     /// accepting, finishes requests and claimed work, and gives back unfinished claims.
     Serve {
@@ -114,7 +116,7 @@ enum Command {
         #[command(flatten)]
         worker: WorkerArgs,
     },
-    /// Claim stored deliveries from the store's queue and process them until SIGTERM or
+    /// Claim stored deliveries from the PostgreSQL store's queue and process them until SIGTERM or
     /// SIGINT (or, with --drain, until nothing is claimable).
     ///
     /// Any number of worker processes can share one store: claims carry a lease, a
@@ -430,6 +432,11 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
             health_listen,
             worker,
         } => {
+            if store::StoreSpec::parse(&store.store)? == store::StoreSpec::Memory {
+                return Err(CliError::Usage(
+                    "`worker --store memory` would see only its own empty queue: run `serve --store memory` (receiver and workers in one process), or point both at --store postgres://…".into(),
+                ));
+            }
             let bindings = service_bindings(&bindings, &registry)?;
             let settings = worker.settings(concurrency)?;
             let connections = u32::try_from(concurrency.saturating_mul(2) + 2).unwrap_or(64);

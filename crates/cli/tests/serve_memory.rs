@@ -93,3 +93,16 @@ async fn serve_on_the_memory_store_answers_and_applies_a_signed_delivery() {
     assert!(status.success(), "{status}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_worker_on_the_memory_store_is_refused_with_what_to_run_instead() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kradle-sync"))
+        .args(["worker", "--store", "memory", "--bindings", "unused.toml"])
+        .env_remove("KRADLE_STORE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("run `serve --store memory`"), "{err}");
+}

@@ -1,5 +1,10 @@
 #![doc = include_str!("../README.md")]
 
+#[cfg(not(any(feature = "jwt-aws-lc-rs", feature = "jwt-rust-crypto")))]
+compile_error!(
+    "kradle-provider-github needs a JWT backend for GitHub App auth: enable the `jwt-aws-lc-rs` (default) or the `jwt-rust-crypto` feature"
+);
+
 pub mod api;
 mod cicd;
 mod delivery;

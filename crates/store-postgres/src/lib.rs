@@ -148,7 +148,7 @@ impl PostgresStore {
     /// that processes it would otherwise come back after each lease, forever; instead it
     /// ends in the dead letters with an error naming the cause, and
     /// `Engine::replay_delivery` gives it a new attempt once fixed. Claims given back with
-    /// [`release`](Self::release) do not count, and recording any outcome (a retry
+    /// [`release`](kradle_sync_core::WorkQueue::release) do not count, and recording any outcome (a retry
     /// included) starts the count again.
     pub fn with_max_claims(mut self, max_claims: u32) -> Self {
         self.max_claims = max_claims.max(1);

@@ -80,8 +80,8 @@ impl PostgresStore {
     /// `delivery.dead_lettered`; it is not returned.
     ///
     /// Process each with [`Engine::process`](kradle_sync_core::Engine::process): the
-    /// record it commits ends the lease. Call [`release`](Self::release) for claims you
-    /// will not process, and [`renew_leases`](Self::renew_leases) when processing may
+    /// record it commits ends the lease. Call [`release`](WorkQueue::release) for claims you
+    /// will not process, and [`renew_leases`](WorkQueue::renew_leases) when processing may
     /// outlast the lease. `now` is the worker's clock; workers should agree on the time
     /// within a small fraction of the lease.
     pub async fn claim_deliveries(

@@ -151,8 +151,12 @@ struct AppJwt {
 
 impl AppJwt {
     fn new(app: &GithubApp, clock: Arc<dyn Clock>) -> Result<Self, HttpError> {
-        // Selects the aws-lc-rs backend for this process unless the host chose one.
+        // Selects the backend the crate's features name for this process, unless the host
+        // installed one first.
+        #[cfg(feature = "jwt-aws-lc-rs")]
         let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+        #[cfg(all(feature = "jwt-rust-crypto", not(feature = "jwt-aws-lc-rs")))]
+        let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(app.private_key.expose().as_bytes())
             .map_err(|e| {
                 credentials_error(

@@ -269,7 +269,7 @@ struct Tracker {
     creates: u32,
 }
 
-/// An in-memory issue tracker behind the simulated provider's [`IssueTracking`]: creates
+/// An in-memory issue tracker behind the simulated provider's [`IssueTracking`](crate::IssueTracking): creates
 /// embed the idempotency marker, and failures can be injected, so the write executor's
 /// guarantees can be tested without a network.
 pub struct SimulatedIssues {
