@@ -22,6 +22,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::ops::Deref;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
@@ -31,17 +32,16 @@ use std::time::{Duration, Instant};
 use kradle_provider_github::{GithubWebhooks, sign_webhook};
 use kradle_store_memory::MemoryStore;
 use kradle_store_postgres::PostgresStore;
-use kradle_store_postgres::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use kradle_store_postgres::sqlx::{self, AssertSqlSafe, PgPool, Row};
+use kradle_store_postgres::sqlx::postgres::PgConnectOptions;
+use kradle_store_postgres::sqlx::{self, AssertSqlSafe, Row};
 use kradle_sync_core::store::Filter;
 use kradle_sync_core::{
     Binding, BindingId, Engine, ExternalTarget, Headers, Secret, SyncStore, WebhookAdapter,
     WebhookRequest,
 };
+use kradle_test_support::postgres::{FreshSchema, fresh_schema};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-
-mod postgres_common;
 
 const REPO: &str = "Codertocat/Hello-World";
 const SECRET: &str = "kradle-demo-secret";
@@ -53,35 +53,35 @@ fn root() -> PathBuf {
 }
 
 /// A fresh schema (migrated) and a scratch directory for the bindings file and the
-/// processes' logs; both removed when dropped.
+/// processes' logs; both removed when dropped. Derefs to the [`FreshSchema`] (`pool`,
+/// `url`, `schema`, `dir`).
 struct Db {
-    pool: PgPool,
-    url: String,
-    schema: String,
-    dir: PathBuf,
+    fresh: FreshSchema,
     store: PostgresStore,
+}
+
+impl Deref for Db {
+    type Target = FreshSchema;
+
+    fn deref(&self) -> &FreshSchema {
+        &self.fresh
+    }
 }
 
 impl Db {
     async fn new(tag: &str) -> Option<Db> {
-        let (pool, url, schema, dir) = postgres_common::fresh_schema("kso", tag).await?;
+        let fresh = fresh_schema("kso", tag).await?;
         std::fs::write(
-            dir.join("bindings.toml"),
+            fresh.dir.join("bindings.toml"),
             format!(
                 "[[binding]]\nname = \"{REPO}\"\nprovider = \"github\"\nsecret_env = \"{SECRET_ENV}\"\n"
             ),
         )
         .unwrap();
-        let store = PostgresStore::new(pool.clone(), &schema)
+        let store = PostgresStore::new(fresh.pool.clone(), &fresh.schema)
             .await
             .expect("migrate the test schema");
-        Some(Db {
-            pool,
-            url,
-            schema,
-            dir,
-            store,
-        })
+        Some(Db { fresh, store })
     }
 
     fn bindings(&self) -> String {
@@ -179,33 +179,6 @@ impl Db {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-        let (url, schema) = (self.url.clone(), self.schema.clone());
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                let Ok(pool) = PgPoolOptions::new().max_connections(1).connect(&url).await else {
-                    return;
-                };
-                let _ = sqlx::query(AssertSqlSafe(format!(
-                    "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
-                )))
-                .execute(&pool)
-                .await;
-                pool.close().await;
-            });
-        })
-        .join();
     }
 }
 

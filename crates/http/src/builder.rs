@@ -54,6 +54,19 @@ pub struct ApiClientBuilder {
     max_body_bytes: usize,
 }
 
+impl ApiClient {
+    /// A builder for a client of `provider` at `base_url` (`https://api.github.com`, a
+    /// GitHub Enterprise `https://HOST/api/v3`, a GitLab `https://HOST/api/v4`, a Jira site,
+    /// a local test server) over the host's `http` client.
+    pub fn builder(
+        http: reqwest::Client,
+        provider: impl Into<ProviderKind>,
+        base_url: impl Into<String>,
+    ) -> ApiClientBuilder {
+        ApiClientBuilder::new(http, provider.into(), base_url.into())
+    }
+}
+
 impl ApiClientBuilder {
     /// The binding this client serves (named in spans).
     pub fn binding(mut self, binding: impl Into<BindingId>) -> Self {

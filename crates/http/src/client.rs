@@ -18,7 +18,6 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use crate::auth::Credentials;
-use crate::builder::ApiClientBuilder;
 use crate::error::{HttpError, RequestInfo};
 use crate::pagination::Pagination;
 use crate::ratelimit::{BudgetPolicy, BudgetSnapshot, RateLimitScope, RateLimits};
@@ -77,17 +76,6 @@ impl fmt::Debug for ApiClient {
 }
 
 impl ApiClient {
-    /// A builder for a client of `provider` at `base_url` (`https://api.github.com`, a
-    /// GitHub Enterprise `https://HOST/api/v3`, a GitLab `https://HOST/api/v4`, a Jira site,
-    /// a local test server) over the host's `http` client.
-    pub fn builder(
-        http: reqwest::Client,
-        provider: impl Into<ProviderKind>,
-        base_url: impl Into<String>,
-    ) -> ApiClientBuilder {
-        ApiClientBuilder::new(http, provider.into(), base_url.into())
-    }
-
     /// The provider type.
     pub fn provider(&self) -> &ProviderKind {
         &self.inner.provider

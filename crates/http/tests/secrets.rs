@@ -11,54 +11,20 @@
 #[allow(dead_code)]
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kradle_http::{ApiRequest, HttpError, LinkPagination};
+use kradle_test_support::recorded::received;
+use kradle_test_support::traces::{TraceCapture, error_chain};
 use serde_json::json;
-use tracing_subscriber::fmt::MakeWriter;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer};
 
-use common::{TOKEN, received};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
+use common::TOKEN;
 
 /// Everything an error shows: Display, Debug, every source, and the core error.
 fn everything(err: HttpError) -> String {
-    let mut out = format!("{err}\n{err:?}\n");
-    let mut source = std::error::Error::source(&err);
-    while let Some(s) = source {
-        out.push_str(&format!("{s}\n{s:?}\n"));
-        source = s.source();
-    }
+    let mut out = error_chain(&err);
     let core: kradle_sync_core::Error = err.into();
     out.push_str(&format!("{core}\n{core:?}\n"));
     out
@@ -72,13 +38,7 @@ fn assert_clean(text: &str) {
 
 #[tokio::test(flavor = "current_thread")]
 async fn the_token_never_reaches_errors_or_logs() {
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(logs.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = TraceCapture::on_this_thread();
 
     let server = MockServer::start().await;
     let clock = common::clock();
@@ -90,7 +50,7 @@ async fn the_token_never_reaches_errors_or_logs() {
             label
                 .clone()
                 .with_status(401, json!({"message": echo}))
-                .respond(&server, ""),
+                .respond(&server),
         )
         .mount(&server)
         .await;
@@ -100,17 +60,13 @@ async fn the_token_never_reaches_errors_or_logs() {
             label
                 .clone()
                 .with_status(500, json!({"message": echo}))
-                .respond(&server, ""),
+                .respond(&server),
         )
         .mount(&server)
         .await;
     Mock::given(method("POST"))
         .and(path("/slow"))
-        .respond_with(
-            label
-                .respond(&server, "")
-                .set_delay(Duration::from_secs(10)),
-        )
+        .respond_with(label.respond(&server).set_delay(Duration::from_secs(10)))
         .mount(&server)
         .await;
     Mock::given(method("POST"))
@@ -119,7 +75,7 @@ async fn the_token_never_reaches_errors_or_logs() {
             label
                 .clone()
                 .with_status(422, json!({"message": echo}))
-                .respond(&server, ""),
+                .respond(&server),
         )
         .mount(&server)
         .await;

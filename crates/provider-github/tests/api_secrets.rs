@@ -8,51 +8,15 @@
 #[path = "api/common.rs"]
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use kradle_http::testing::ManualClock;
 use kradle_provider_github::api::{GithubApp, GithubAuth};
-use kradle_sync_core::{Cicd, Error, GitForge, IssuePatch, IssueTracking, Provider};
+use kradle_sync_core::{Cicd, GitForge, IssuePatch, IssueTracking, Provider};
+use kradle_test_support::traces::{TraceCapture, error_chain};
 use serde_json::json;
-use tracing_subscriber::fmt::MakeWriter;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer};
 
 use common::{TOKEN, at, target};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-/// Display, Debug and every source of an error.
-fn everything(err: &Error) -> String {
-    let mut out = format!("{err}\n{err:?}\n");
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        out.push_str(&format!("{s}\n{s:?}\n"));
-        source = s.source();
-    }
-    out
-}
 
 /// The secrets, and recognisable parts of them.
 fn secrets() -> Vec<String> {
@@ -92,13 +56,7 @@ fn assert_clean(what: &str, text: &str) {
 
 #[tokio::test(flavor = "current_thread")]
 async fn tokens_keys_and_jwts_never_reach_debug_errors_or_logs() {
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(logs.clone())
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let logs = TraceCapture::process_wide();
 
     let server = MockServer::start().await;
     let clock = ManualClock::new(at("2016-07-11T21:14:10Z"));
@@ -113,14 +71,14 @@ async fn tokens_keys_and_jwts_never_reach_debug_errors_or_logs() {
     // Deliberately hostile: GitHub echoing the token it rejected.
     let hostile = |status: u16, secret: &str| {
         repo.clone()
-            .with(
+            .with_status(
                 status,
                 json!({ "message": format!("Bad credentials: Bearer {secret}") }),
             )
-            .drop_header("etag")
+            .without_header("etag")
     };
     Mock::given(method("GET"))
-        .and(path(repo.path_only()))
+        .and(path(&repo.path))
         .respond_with(hostile(401, &echoed).respond(&server))
         .mount(&server)
         .await;
@@ -166,29 +124,28 @@ async fn tokens_keys_and_jwts_never_reach_debug_errors_or_logs() {
         "{github:?}\n{:?}\n{registration:?}\n{health:?}\n",
         github.installation()
     ));
-    shown.push_str(&everything(&read));
-    shown.push_str(&everything(&create));
+    shown.push_str(&error_chain(&read));
+    shown.push_str(&error_chain(&create));
 
     // A personal access token, echoed back on a 401.
     let pat_server = MockServer::start().await;
     Mock::given(method("GET"))
-        .and(path(repo.path_only()))
+        .and(path(&repo.path))
         .respond_with(hostile(401, TOKEN).respond(&pat_server))
         .mount(&pat_server)
         .await;
     let pat = common::client(&pat_server, &common::clock());
     let pat_err = pat.get_repository(&hello).await.unwrap_err();
     shown.push_str(&format!("{pat:?}\n{:?}\n", GithubAuth::token(TOKEN)));
-    shown.push_str(&everything(&pat_err));
+    shown.push_str(&error_chain(&pat_err));
 
     // The calls really failed the way this test means.
-    assert!(everything(&read).contains("401"), "{read}");
+    assert!(error_chain(&read).contains("401"), "{read}");
     // The marker lookup failed (422): the create stays unknown and retryable.
-    assert!(everything(&create).contains("outcome unknown"), "{create}");
+    assert!(error_chain(&create).contains("outcome unknown"), "{create}");
     assert!(create.is_retryable());
-    assert!(everything(&pat_err).contains("[redacted]"), "{pat_err}");
-    let text = logs.0.lock().unwrap().clone();
-    let text = String::from_utf8_lossy(&text).into_owned();
+    assert!(error_chain(&pat_err).contains("[redacted]"), "{pat_err}");
+    let text = logs.text();
     assert!(
         text.contains("installation token refreshed"),
         "logs were captured:\n{text}"

@@ -10,12 +10,13 @@ use kradle_sync_core::Error;
 pub enum PostgresError {
     /// The schema name is not a plain identifier.
     #[error(
-        "invalid schema name {name:?}: use 1 to {max} lowercase ASCII letters, digits or underscores, starting with a letter or underscore",
-        max = crate::schema::MAX_SCHEMA_LEN
+        "invalid schema name {name:?}: use 1 to {max} lowercase ASCII letters, digits or underscores, starting with a letter or underscore"
     )]
     InvalidSchema {
         /// The name given.
         name: String,
+        /// The longest name accepted.
+        max: usize,
     },
     /// The connection URL could not be parsed.
     #[error(

@@ -26,6 +26,7 @@ pub(crate) fn validate(name: &str) -> Result<(), PostgresError> {
     } else {
         Err(PostgresError::InvalidSchema {
             name: name.to_owned(),
+            max: MAX_SCHEMA_LEN,
         })
     }
 }

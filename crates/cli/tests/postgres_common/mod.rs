@@ -1,24 +1,22 @@
-//! What the PostgreSQL tests of the binary share: the server in `DATABASE_URL` (default:
-//! this project's local server), a fresh schema per test dropped at the end, the
-//! `kradle-sync` binary as a child process, and real GitHub deliveries signed for it.
-//! When the server cannot be reached a test is skipped with a notice, except under
-//! `CI=true`, where it fails.
+//! What the PostgreSQL tests of the binary share: a fresh schema per test on the server in
+//! `DATABASE_URL` with a scratch directory, both removed at the end
+//! (`kradle_test_support::postgres`), the `kradle-sync` binary as a child process, and real
+//! GitHub deliveries signed for it. When the server cannot be reached a test is skipped with
+//! a notice, except under `CI=true`, where it fails.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
+use std::ops::Deref;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use kradle_provider_github::sign_webhook;
 use kradle_store_postgres::PostgresStore;
-use kradle_store_postgres::sqlx::postgres::PgPoolOptions;
-use kradle_store_postgres::sqlx::{self, AssertSqlSafe, PgPool};
+use kradle_store_postgres::sqlx::{self, AssertSqlSafe};
 use kradle_sync_core::Secret;
+use kradle_test_support::postgres::{FreshSchema, fresh_schema};
 use serde_json::Value;
 
-/// The server on this project's machines (trust auth).
-pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// The secret the bundled log and these tests sign with.
 pub const SECRET: &str = "kradle-demo-secret";
 /// The environment variable the test bindings file names.
@@ -26,78 +24,27 @@ pub const SECRET_ENV: &str = "KRADLE_TEST_GITHUB_SECRET";
 /// The binding of the fixtures' repository.
 pub const BINDING: &str = "Codertocat/Hello-World";
 
-pub fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| DEFAULT_URL.to_owned())
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
 pub fn root() -> String {
     format!("{}/../..", env!("CARGO_MANIFEST_DIR"))
 }
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
+/// A fresh schema on the test server and its scratch directory, both removed when the
+/// value is dropped (`pool`, `url`, `schema`, `dir`, `drop_schema()` of [`FreshSchema`]).
+pub struct TestDb(FreshSchema);
 
-/// Connects to `DATABASE_URL` and names a fresh schema `{prefix}_{tag}_…` with a scratch
-/// directory of the same name: `(pool, url, schema, dir)`. Returns `None` (skip, with a
-/// notice) when the server is unreachable, except under `CI=true`, where it panics.
-pub async fn fresh_schema(
-    prefix: &str,
-    tag: &str,
-) -> Option<(PgPool, String, String, std::path::PathBuf)> {
-    let url = database_url();
-    let pool = PgPoolOptions::new()
-        .max_connections(4)
-        .acquire_timeout(Duration::from_secs(3))
-        .connect(&url)
-        .await;
-    let pool = match pool {
-        Ok(p) => p,
-        Err(e) if in_ci() => panic!(
-            "CI=true and PostgreSQL is unreachable at DATABASE_URL={url}: {e}; start the server (or fix DATABASE_URL): PostgreSQL tests never skip in CI"
-        ),
-        Err(e) => {
-            eprintln!(
-                "SKIPPED {tag}: PostgreSQL is unreachable at {url} ({e}); set DATABASE_URL to run the PostgreSQL tests"
-            );
-            return None;
-        }
-    };
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let schema = format!("{prefix}_{tag}_{}_{n}_{nanos:x}", std::process::id());
-    let dir = std::env::temp_dir().join(&schema);
-    std::fs::create_dir_all(&dir).unwrap();
-    Some((pool, url, schema, dir))
-}
+impl Deref for TestDb {
+    type Target = FreshSchema;
 
-/// A fresh schema on the test server, dropped when the value is.
-pub struct TestDb {
-    pub pool: PgPool,
-    pub url: String,
-    pub schema: String,
-    pub dir: std::path::PathBuf,
+    fn deref(&self) -> &FreshSchema {
+        &self.0
+    }
 }
 
 impl TestDb {
     /// Connects and names a fresh schema, or returns `None` (skip) outside CI when the
     /// server is unreachable.
     pub async fn new(tag: &str) -> Option<TestDb> {
-        let (pool, url, schema, dir) = fresh_schema("kcli", tag).await?;
-        Some(TestDb {
-            pool,
-            url,
-            schema,
-            dir,
-        })
+        fresh_schema("kcli", tag).await.map(TestDb)
     }
 
     /// The store in the test's schema (migrated).
@@ -105,16 +52,6 @@ impl TestDb {
         PostgresStore::new(self.pool.clone(), &self.schema)
             .await
             .expect("open the test schema")
-    }
-
-    pub async fn drop_schema(&self) {
-        sqlx::query(AssertSqlSafe(format!(
-            "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
-            self.schema
-        )))
-        .execute(&self.pool)
-        .await
-        .expect("drop the test schema");
     }
 
     /// A bindings file for the fixtures' repository, its secret read from [`SECRET_ENV`].
@@ -169,34 +106,6 @@ impl TestDb {
         .fetch_all(&self.pool)
         .await
         .unwrap()
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-        let url = self.url.clone();
-        let schema = self.schema.clone();
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                let Ok(pool) = PgPoolOptions::new().max_connections(1).connect(&url).await else {
-                    return;
-                };
-                let _ = sqlx::query(AssertSqlSafe(format!(
-                    "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
-                )))
-                .execute(&pool)
-                .await;
-                pool.close().await;
-            });
-        })
-        .join();
     }
 }
 

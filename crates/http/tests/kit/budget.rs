@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kradle_http::{ApiRequest, BudgetPolicy, HttpError, LowBudget, Priority, RateLimits, Reserve};
+use kradle_test_support::recorded::received;
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer};
 
-use crate::common::{self, at, received, secs};
+use crate::common::{self, at, secs};
 
 fn policy(on_low_budget: LowBudget) -> BudgetPolicy {
     BudgetPolicy {
@@ -29,16 +30,16 @@ async fn mount(server: &MockServer) -> (String, String) {
         ("GET", "POST")
     );
     Mock::given(method("GET"))
-        .and(path(list.path_only()))
-        .respond_with(list.respond(server, ""))
+        .and(path(&list.path))
+        .respond_with(list.respond(server))
         .mount(server)
         .await;
     Mock::given(method("POST"))
-        .and(path(create.path_only()))
-        .respond_with(create.respond(server, ""))
+        .and(path(&create.path))
+        .respond_with(create.respond(server))
         .mount(server)
         .await;
-    (list.path_only().to_owned(), create.path_only().to_owned())
+    (list.path.clone(), create.path.clone())
 }
 
 #[tokio::test]

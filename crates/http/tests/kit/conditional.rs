@@ -7,24 +7,15 @@ use std::sync::Arc;
 use kradle_http::{ApiRequest, LinkPagination, Priority};
 use kradle_store_memory::MemoryStore;
 use kradle_sync_core::HttpCache;
+use kradle_test_support::recorded::received;
 use serde_json::Value;
-use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
+use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, Request};
 
-use crate::common::{self, Recorded, received};
+use crate::common;
 
 fn unconditional(r: &Request) -> bool {
     !r.headers.contains_key("if-none-match")
-}
-
-/// A `304` to a recorded `200`: the same headers (ETag, rate limit) without a body, and
-/// without the pagination headers GitHub need not repeat on a `304`.
-fn not_modified(recorded: &Recorded) -> Recorded {
-    recorded
-        .clone()
-        .with_status(304, Value::Null)
-        .without_header("content-type")
-        .without_header("link")
 }
 
 #[tokio::test]
@@ -35,16 +26,16 @@ async fn etag_then_304_from_the_cache_without_spending_budget() {
     assert_eq!((label.method.as_str(), label.status), ("GET", 200));
     let etag = label.header("etag").unwrap().to_owned();
     Mock::given(method("GET"))
-        .and(path(label.path_only()))
+        .and(path(&label.path))
         .and(unconditional)
-        .respond_with(label.respond(&server, ""))
+        .respond_with(label.respond(&server))
         .expect(1)
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .and(path(label.path_only()))
+        .and(path(&label.path))
         .and(header("if-none-match", etag.as_str()))
-        .respond_with(not_modified(&label).respond(&server, ""))
+        .respond_with(label.not_modified().respond(&server))
         .expect(1)
         .mount(&server)
         .await;
@@ -53,7 +44,7 @@ async fn etag_then_304_from_the_cache_without_spending_budget() {
         .cache(store.clone())
         .build()
         .unwrap();
-    let request = ApiRequest::get(label.path_only());
+    let request = ApiRequest::get(&label.path);
 
     let first = client.send(request.clone()).await.unwrap();
     assert_eq!(first.status.as_u16(), 200);
@@ -75,7 +66,7 @@ async fn etag_then_304_from_the_cache_without_spending_budget() {
     assert_eq!(budget_after.remaining, Some(4999));
 
     // The entry is keyed by method, full URL and account, and holds the ETag.
-    let key = format!("GET {}{} installation-1", server.uri(), label.path_only());
+    let key = format!("GET {}{} installation-1", server.uri(), label.path);
     let entry = store.cache_get(&key).await.unwrap().unwrap();
     assert_eq!(entry.etag, etag);
     assert_eq!(
@@ -91,7 +82,7 @@ async fn uncached_clients_and_opted_out_reads_are_never_conditional() {
     let label = common::session("labels").remove(2);
     Mock::given(method("GET"))
         .and(unconditional)
-        .respond_with(label.respond(&server, ""))
+        .respond_with(label.respond(&server))
         .expect(4)
         .mount(&server)
         .await;
@@ -104,13 +95,10 @@ async fn uncached_clients_and_opted_out_reads_are_never_conditional() {
         .build()
         .unwrap();
     for _ in 0..2 {
-        let r = plain
-            .send(ApiRequest::get(label.path_only()))
-            .await
-            .unwrap();
+        let r = plain.send(ApiRequest::get(&label.path)).await.unwrap();
         assert!(!r.not_modified);
         let r = cached
-            .send(ApiRequest::get(label.path_only()).conditional(false))
+            .send(ApiRequest::get(&label.path).conditional(false))
             .await
             .unwrap();
         assert!(!r.not_modified);
@@ -126,28 +114,15 @@ async fn idle_resync_of_a_paginated_listing_is_all_304() {
     let pages = common::session("paginate-issues");
     for page in &pages {
         let etag = page.header("etag").unwrap().to_owned();
-        let page_param = page.query("page");
-        let full = Mock::given(method("GET"))
-            .and(path(page.path_only()))
-            .and(unconditional);
-        let cond = Mock::given(method("GET"))
-            .and(path(page.path_only()))
+        let full = page.given("", &["page"]).and(unconditional);
+        let cond = page
+            .given("", &["page"])
             .and(header("if-none-match", etag.as_str()));
-        let (full, cond) = match page_param {
-            Some(n) => (
-                full.and(query_param("page", n)),
-                cond.and(query_param("page", n)),
-            ),
-            None => (
-                full.and(query_param_is_missing("page")),
-                cond.and(query_param_is_missing("page")),
-            ),
-        };
-        full.respond_with(page.respond(&server, ""))
+        full.respond_with(page.respond(&server))
             .expect(1)
             .mount(&server)
             .await;
-        cond.respond_with(not_modified(page).respond(&server, ""))
+        cond.respond_with(page.not_modified().respond(&server))
             .expect(1)
             .mount(&server)
             .await;

@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use async_trait::async_trait;
 use kradle_http::{ApiRequest, Credentials, HttpError};
 use kradle_sync_core::Secret;
+use kradle_test_support::recorded::received;
 use serde_json::json;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer};
 
-use crate::common::{self, received};
+use crate::common;
 
 #[tokio::test]
 async fn validation_422_is_a_precondition_with_the_providers_message() {
@@ -21,15 +22,15 @@ async fn validation_422_is_a_precondition_with_the_providers_message() {
     let recorded = common::session("errors").remove(0);
     assert_eq!(recorded.status, 422);
     Mock::given(method("POST"))
-        .and(path(recorded.path_only()))
-        .respond_with(recorded.respond(&server, ""))
+        .and(path(&recorded.path))
+        .respond_with(recorded.respond(&server))
         .expect(1)
         .mount(&server)
         .await;
     let client = common::client(&server, &clock);
 
     let err = client
-        .send(ApiRequest::post(recorded.path_only()).json(recorded.body.clone()))
+        .send(ApiRequest::post(&recorded.path).json(recorded.body.clone()))
         .await
         .unwrap_err();
 
@@ -57,21 +58,21 @@ async fn not_found_404_is_typed_and_not_retried() {
     let recorded = common::session("branch-protection").remove(0);
     assert_eq!((recorded.method.as_str(), recorded.status), ("GET", 404));
     Mock::given(method("GET"))
-        .and(path(recorded.path_only()))
-        .respond_with(recorded.respond(&server, ""))
+        .and(path(&recorded.path))
+        .respond_with(recorded.respond(&server))
         .expect(1)
         .mount(&server)
         .await;
     let client = common::client(&server, &clock);
 
     let err = client
-        .send(ApiRequest::get(recorded.path_only()))
+        .send(ApiRequest::get(&recorded.path))
         .await
         .unwrap_err();
 
     assert!(err.is_not_found(), "{err}");
     assert!(
-        matches!(err, HttpError::NotFound { status: 404, ref request } if request.path == recorded.path_only())
+        matches!(err, HttpError::NotFound { status: 404, ref request } if request.path == recorded.path)
     );
     assert!(!err.is_retryable());
     // The budget was still read from the 404's headers.
@@ -92,14 +93,14 @@ async fn unauthorized_401_is_not_retried() {
                     json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}),
                 )
                 .without_header("etag")
-                .respond(&server, ""),
+                .respond(&server),
         )
         .expect(1)
         .mount(&server)
         .await;
     let client = common::client(&server, &clock);
     let err = client
-        .send(ApiRequest::get(recorded.path_only()))
+        .send(ApiRequest::get(&recorded.path))
         .await
         .unwrap_err();
     assert!(
@@ -141,13 +142,13 @@ async fn refreshable_credentials_repeat_a_401_once_with_the_new_token() {
         .without_header("etag");
     Mock::given(method("GET"))
         .and(header("authorization", "Bearer ghs_generation0"))
-        .respond_with(unauthorized.respond(&server, ""))
+        .respond_with(unauthorized.respond(&server))
         .expect(1)
         .mount(&server)
         .await;
     Mock::given(method("GET"))
         .and(header("authorization", "Bearer ghs_generation1"))
-        .respond_with(recorded.respond(&server, ""))
+        .respond_with(recorded.respond(&server))
         .expect(1)
         .mount(&server)
         .await;
@@ -157,17 +158,14 @@ async fn refreshable_credentials_repeat_a_401_once_with_the_new_token() {
         }))
         .build()
         .unwrap();
-    let r = client
-        .send(ApiRequest::get(recorded.path_only()))
-        .await
-        .unwrap();
+    let r = client.send(ApiRequest::get(&recorded.path)).await.unwrap();
     assert_eq!(r.status.as_u16(), 200);
     assert!(clock.sleeps().is_empty(), "a refresh is not a backoff");
 
     // A token that stays bad is refreshed once, then the 401 stands.
     let server = MockServer::start().await;
     Mock::given(method("GET"))
-        .respond_with(unauthorized.respond(&server, ""))
+        .respond_with(unauthorized.respond(&server))
         .expect(2)
         .mount(&server)
         .await;
@@ -178,7 +176,7 @@ async fn refreshable_credentials_repeat_a_401_once_with_the_new_token() {
         .build()
         .unwrap();
     let err = client
-        .send(ApiRequest::get(recorded.path_only()))
+        .send(ApiRequest::get(&recorded.path))
         .await
         .unwrap_err();
     assert!(matches!(err, HttpError::Unauthorized { .. }), "{err}");
@@ -201,14 +199,14 @@ async fn a_plain_403_is_a_permission_error() {
                     }),
                 )
                 .without_header("etag")
-                .respond(&server, ""),
+                .respond(&server),
         )
         .expect(1)
         .mount(&server)
         .await;
     let client = common::client(&server, &clock);
     let err = client
-        .send(ApiRequest::get(recorded.path_only()))
+        .send(ApiRequest::get(&recorded.path))
         .await
         .unwrap_err();
     assert!(matches!(err, HttpError::Forbidden { .. }), "{err}");

@@ -7,26 +7,22 @@ use kradle_http::{
     ParamsIn, Priority, TokenPagination,
 };
 use kradle_sync_core::PageRequest;
+use kradle_test_support::recorded::{Exchange, received};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::common::{self, Recorded, at, fixture, received};
+use crate::common::{self, at, fixture};
 
 /// Mounts the five recorded pages of `paginate-issues`, each expected once, under
 /// `prefix` (GitHub Enterprise serves the API under `/api/v3`).
-async fn mount_issue_pages(server: &MockServer, prefix: &str) -> Vec<Recorded> {
+async fn mount_issue_pages(server: &MockServer, prefix: &str) -> Vec<Exchange> {
     let pages = common::session("paginate-issues");
     assert_eq!(pages.len(), 5);
     for (i, page) in pages.iter().enumerate() {
-        let mut m = Mock::given(method("GET"))
-            .and(path(format!("{prefix}{}", page.path_only())))
-            .and(query_param("per_page", "3"));
-        m = match page.query("page") {
-            Some(n) => m.and(query_param("page", n)),
-            None => m.and(query_param_is_missing("page")),
-        };
-        m.respond_with(page.respond(server, prefix))
+        page.given(prefix, &["page"])
+            .and(query_param("per_page", "3"))
+            .respond_with(page.respond_under(server, prefix))
             .expect(1)
             .named(format!("issues page {}", i + 1))
             .mount(server)
@@ -182,7 +178,7 @@ async fn a_cursor_that_comes_back_stops_the_walk() {
         "<https://api.github.com/repositories/1000/issues?per_page=3&page=2>; rel=\"next\"",
     );
     Mock::given(method("GET"))
-        .respond_with(looping.respond(&server, ""))
+        .respond_with(looping.respond(&server))
         .mount(&server)
         .await;
     let client = common::client(&server, &clock);

@@ -6,25 +6,26 @@
 use std::time::Duration;
 
 use kradle_http::{ApiRequest, BudgetPolicy, Clock, HttpError, TransportKind};
+use kradle_test_support::recorded::{Exchange, received};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer};
 
-use crate::common::{self, Recorded, at, received, secs};
+use crate::common::{self, at, secs};
 
 /// The recorded `GET …/labels/test-label` (200, ETag, rate-limit headers).
-fn label() -> Recorded {
+fn label() -> Exchange {
     common::session("labels").remove(2)
 }
 
 /// The recorded `POST …/issues` create (201).
-fn create_issue() -> Recorded {
+fn create_issue() -> Exchange {
     common::session("add-labels-to-issue").remove(0)
 }
 
 /// GitHub's secondary-limit answer: the recorded headers, status `403`, `retry-after`,
 /// and the message GitHub sends (see PROVENANCE.md).
-fn secondary_limit(base: &Recorded, retry_after: &str) -> Recorded {
+fn secondary_limit(base: &Exchange, retry_after: &str) -> Exchange {
     base.clone()
         .with_status(
             403,
@@ -40,7 +41,7 @@ fn secondary_limit(base: &Recorded, retry_after: &str) -> Recorded {
 
 /// GitHub's primary-limit answer as documented: `403`, `x-ratelimit-remaining: 0`, the
 /// recorded `x-ratelimit-reset`.
-fn primary_limit(base: &Recorded) -> Recorded {
+fn primary_limit(base: &Exchange) -> Exchange {
     base.clone()
         .with_status(
             403,
@@ -55,7 +56,7 @@ fn primary_limit(base: &Recorded) -> Recorded {
         .with_header("x-ratelimit-used", "5000")
 }
 
-fn server_error(base: &Recorded, status: u16) -> Recorded {
+fn server_error(base: &Exchange, status: u16) -> Exchange {
     base.clone()
         .with_status(status, json!({ "message": "Server Error" }))
         .without_header("etag")
@@ -64,17 +65,17 @@ fn server_error(base: &Recorded, status: u16) -> Recorded {
 
 /// Mounts `first` for the first `n` requests to the recorded path, then the recorded
 /// response.
-async fn then_ok(server: &MockServer, recorded: &Recorded, first: &Recorded, n: u64) {
+async fn then_ok(server: &MockServer, recorded: &Exchange, first: &Exchange, n: u64) {
     Mock::given(method(recorded.method.as_str()))
-        .and(path(recorded.path_only()))
-        .respond_with(first.respond(server, ""))
+        .and(path(&recorded.path))
+        .respond_with(first.respond(server))
         .up_to_n_times(n)
         .expect(n)
         .mount(server)
         .await;
     Mock::given(method(recorded.method.as_str()))
-        .and(path(recorded.path_only()))
-        .respond_with(recorded.respond(server, ""))
+        .and(path(&recorded.path))
+        .respond_with(recorded.respond(server))
         .mount(server)
         .await;
 }
@@ -87,7 +88,7 @@ async fn secondary_limit_403_honours_retry_after() {
     then_ok(&server, &ok, &secondary_limit(&ok, "60"), 1).await;
     let client = common::client(&server, &clock);
 
-    let r = client.send(ApiRequest::get(ok.path_only())).await.unwrap();
+    let r = client.send(ApiRequest::get(&ok.path)).await.unwrap();
 
     assert_eq!(r.status.as_u16(), 200);
     assert_eq!(
@@ -108,7 +109,7 @@ async fn exhausted_budget_403_waits_until_the_reset() {
     then_ok(&server, &ok, &primary_limit(&ok), 1).await;
     let client = common::client(&server, &clock);
 
-    let r = client.send(ApiRequest::get(ok.path_only())).await.unwrap();
+    let r = client.send(ApiRequest::get(&ok.path)).await.unwrap();
 
     assert_eq!(r.status.as_u16(), 200);
     // x-ratelimit-reset 2017-10-10T16:00:00Z, two minutes after the 403.
@@ -128,7 +129,7 @@ async fn too_many_requests_429_honours_retry_after() {
     then_ok(&server, &ok, &limited, 1).await;
     let client = common::client(&server, &clock);
 
-    client.send(ApiRequest::get(ok.path_only())).await.unwrap();
+    client.send(ApiRequest::get(&ok.path)).await.unwrap();
 
     assert_eq!(clock.sleeps(), [secs(30)]);
     assert_eq!(received(&server).await.len(), 2);
@@ -152,10 +153,7 @@ async fn a_wait_longer_than_the_maximum_ends_the_call_and_holds_back_the_next() 
         .build()
         .unwrap();
 
-    let err = client
-        .send(ApiRequest::get(ok.path_only()))
-        .await
-        .unwrap_err();
+    let err = client.send(ApiRequest::get(&ok.path)).await.unwrap_err();
     match &err {
         HttpError::RateLimited {
             status,
@@ -175,7 +173,7 @@ async fn a_wait_longer_than_the_maximum_ends_the_call_and_holds_back_the_next() 
 
     // Every class is held back until then, writes included, without a request.
     let write = client
-        .send(ApiRequest::post(create_issue().path_only()).json(json!({"title": "x"})))
+        .send(ApiRequest::post(&create_issue().path).json(json!({"title": "x"})))
         .await
         .unwrap_err();
     assert!(
@@ -201,7 +199,7 @@ async fn server_error_then_success() {
     then_ok(&server, &ok, &server_error(&ok, 502), 1).await;
     let client = common::client(&server, &clock);
 
-    let r = client.send(ApiRequest::get(ok.path_only())).await.unwrap();
+    let r = client.send(ApiRequest::get(&ok.path)).await.unwrap();
 
     assert_eq!(r.json::<Value>().unwrap()["name"], "test-label");
     assert_eq!(clock.sleeps(), [secs(1)]);
@@ -214,16 +212,13 @@ async fn server_errors_until_the_attempts_are_spent() {
     let clock = common::clock();
     let ok = label();
     Mock::given(method("GET"))
-        .respond_with(server_error(&ok, 500).respond(&server, ""))
+        .respond_with(server_error(&ok, 500).respond(&server))
         .expect(3)
         .mount(&server)
         .await;
     let client = common::client(&server, &clock);
 
-    let err = client
-        .send(ApiRequest::get(ok.path_only()))
-        .await
-        .unwrap_err();
+    let err = client.send(ApiRequest::get(&ok.path)).await.unwrap_err();
 
     assert!(
         matches!(err, HttpError::Server { status: 500, attempts: 3, ref message, .. } if message == "Server Error"),
@@ -250,12 +245,12 @@ async fn a_get_that_times_out_is_retried() {
     let clock = common::clock();
     let ok = label();
     Mock::given(method("GET"))
-        .respond_with(ok.respond(&server, "").set_delay(Duration::from_secs(10)))
+        .respond_with(ok.respond(&server).set_delay(Duration::from_secs(10)))
         .up_to_n_times(1)
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .respond_with(ok.respond(&server, ""))
+        .respond_with(ok.respond(&server))
         .mount(&server)
         .await;
     let client = common::builder(&server, &clock)
@@ -263,7 +258,7 @@ async fn a_get_that_times_out_is_retried() {
         .build()
         .unwrap();
 
-    let r = client.send(ApiRequest::get(ok.path_only())).await.unwrap();
+    let r = client.send(ApiRequest::get(&ok.path)).await.unwrap();
 
     assert_eq!(r.status.as_u16(), 200);
     assert_eq!(clock.sleeps(), [secs(1)]);
@@ -276,7 +271,7 @@ async fn a_get_that_keeps_timing_out_fails_retryable() {
     let clock = common::clock();
     let ok = label();
     Mock::given(method("GET"))
-        .respond_with(ok.respond(&server, "").set_delay(Duration::from_secs(10)))
+        .respond_with(ok.respond(&server).set_delay(Duration::from_secs(10)))
         .expect(3)
         .mount(&server)
         .await;
@@ -284,10 +279,7 @@ async fn a_get_that_keeps_timing_out_fails_retryable() {
         .timeout(Duration::from_millis(500))
         .build()
         .unwrap();
-    let err = client
-        .send(ApiRequest::get(ok.path_only()))
-        .await
-        .unwrap_err();
+    let err = client.send(ApiRequest::get(&ok.path)).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -309,12 +301,8 @@ async fn a_create_that_times_out_is_not_repeated() {
     let create = create_issue();
     assert_eq!((create.method.as_str(), create.status), ("POST", 201));
     Mock::given(method("POST"))
-        .and(path(create.path_only()))
-        .respond_with(
-            create
-                .respond(&server, "")
-                .set_delay(Duration::from_secs(10)),
-        )
+        .and(path(&create.path))
+        .respond_with(create.respond(&server).set_delay(Duration::from_secs(10)))
         .expect(1)
         .mount(&server)
         .await;
@@ -324,7 +312,7 @@ async fn a_create_that_times_out_is_not_repeated() {
         .unwrap();
 
     let err = client
-        .send(ApiRequest::post(create.path_only()).json(json!({"title": "Issue with labels"})))
+        .send(ApiRequest::post(&create.path).json(json!({"title": "Issue with labels"})))
         .await
         .unwrap_err();
 
@@ -339,19 +327,19 @@ async fn a_create_answered_with_5xx_is_not_repeated_but_an_idempotent_patch_is()
     let clock = common::clock();
     let create = create_issue();
     Mock::given(method("POST"))
-        .respond_with(server_error(&create, 502).respond(&server, ""))
+        .respond_with(server_error(&create, 502).respond(&server))
         .expect(1)
         .mount(&server)
         .await;
     Mock::given(method("PATCH"))
-        .respond_with(server_error(&create, 502).respond(&server, ""))
+        .respond_with(server_error(&create, 502).respond(&server))
         .expect(3)
         .mount(&server)
         .await;
     let client = common::client(&server, &clock);
 
     let err = client
-        .send(ApiRequest::post(create.path_only()).json(json!({"title": "x"})))
+        .send(ApiRequest::post(&create.path).json(json!({"title": "x"})))
         .await
         .unwrap_err();
     assert!(
@@ -361,7 +349,7 @@ async fn a_create_answered_with_5xx_is_not_repeated_but_an_idempotent_patch_is()
 
     let err = client
         .send(
-            ApiRequest::patch(format!("{}/1", create.path_only()))
+            ApiRequest::patch(format!("{}/1", create.path))
                 .json(json!({"state": "closed"}))
                 .idempotent(true),
         )

@@ -8,12 +8,13 @@ use kradle_http::testing::ManualClock;
 use kradle_provider_github::GithubClient;
 use kradle_provider_github::api::{GithubApp, GithubAuth};
 use kradle_sync_core::{Error, GitForge, IssueTracking, PageRequest};
+use kradle_test_support::recorded::{received, received_of};
 use serde::Deserialize;
 use serde_json::json;
-use wiremock::matchers::{method, path, query_param, query_param_is_missing};
+use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer};
 
-use crate::common::{self, at, received, received_of, target};
+use crate::common::{self, at, target};
 
 const APP_ID: &str = "12345";
 const INSTALLATION: u64 = 42;
@@ -84,7 +85,7 @@ async fn the_app_jwt_is_rs256_from_the_app_key_and_buys_an_installation_token() 
     mount_exchange(&server, 1, false, None).await;
     let repo = common::session("get-repository").remove(0);
     Mock::given(method("GET"))
-        .and(path(repo.path_only()))
+        .and(path(&repo.path))
         .respond_with(repo.respond(&server))
         .mount(&server)
         .await;
@@ -130,12 +131,8 @@ async fn a_token_expiring_mid_listing_is_refreshed_once_and_the_listing_continue
     let clock = app_clock();
     mount_exchange(&server, 1, true, None).await;
     for page in common::session("paginate-issues") {
-        let m = Mock::given(method("GET")).and(path(page.path_only()));
-        let m = match page.query("page") {
-            Some(n) => m.and(query_param("page", n)),
-            None => m.and(query_param_is_missing("page")),
-        };
-        m.respond_with(page.respond(&server))
+        page.given("", &["page"])
+            .respond_with(page.respond(&server))
             .expect(1)
             .mount(&server)
             .await;
@@ -185,7 +182,7 @@ async fn concurrent_callers_share_one_token_exchange() {
     mount_exchange(&server, 1, true, Some(Duration::from_millis(300))).await;
     let repo = common::session("get-repository").remove(0);
     Mock::given(method("GET"))
-        .and(path(repo.path_only()))
+        .and(path(&repo.path))
         .respond_with(repo.respond(&server))
         .expect(8)
         .mount(&server)
@@ -212,18 +209,18 @@ async fn a_401_on_the_installation_token_refreshes_once_and_repeats_once() {
     mount_exchange(&server, 1, true, None).await;
     let repo = common::session("get-repository").remove(0);
     // GitHub's answer to a revoked token, derived from the recorded response.
-    let rejected = repo.clone().with(
+    let rejected = repo.clone().with_status(
         401,
         json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}),
     );
     Mock::given(method("GET"))
-        .and(path(repo.path_only()))
+        .and(path(&repo.path))
         .respond_with(rejected.respond(&server))
         .up_to_n_times(1)
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .and(path(repo.path_only()))
+        .and(path(&repo.path))
         .respond_with(repo.respond(&server))
         .mount(&server)
         .await;
@@ -238,7 +235,7 @@ async fn a_401_on_the_installation_token_refreshes_once_and_repeats_once() {
     server.reset().await;
     mount_exchange(&server, 10, false, None).await;
     Mock::given(method("GET"))
-        .and(path(repo.path_only()))
+        .and(path(&repo.path))
         .respond_with(rejected.respond(&server))
         .mount(&server)
         .await;

@@ -13,11 +13,12 @@ use kradle_sync_core::{
     Binding, BindingId, Engine, Fields, Interface, NativeId, ResourceKind, Secret, SyncStore,
     WriteExecutor, marker,
 };
+use kradle_test_support::recorded::received_of;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer};
 
-use crate::common::{self, at, received_of};
+use crate::common::{self, at};
 
 #[tokio::test]
 async fn the_executor_retries_an_unknown_create_by_adopting_it() {
@@ -65,11 +66,11 @@ async fn the_executor_retries_an_unknown_create_by_adopting_it() {
     let mut stored = created.body.clone();
     stored["body"] = json!(marker::embed("Created by the host", &key));
     Mock::given(method("POST"))
-        .and(path(created.path_only()))
+        .and(path(&created.path))
         .respond_with(
             created
                 .clone()
-                .with(201, stored.clone())
+                .with_status(201, stored.clone())
                 .respond(&server)
                 .set_delay(Duration::from_secs(3)),
         )
@@ -79,19 +80,19 @@ async fn the_executor_retries_an_unknown_create_by_adopting_it() {
     // The first lookup does not see it yet (GitHub's listing lags); the next one does.
     let last_page = common::session("paginate-issues")
         .remove(4)
-        .drop_header("link");
+        .without_header("link");
     Mock::given(method("GET"))
-        .and(path(created.path_only()))
+        .and(path(&created.path))
         .respond_with(last_page.respond(&server))
         .up_to_n_times(1)
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .and(path(created.path_only()))
+        .and(path(&created.path))
         .respond_with(
             last_page
                 .clone()
-                .with(200, Value::Array(vec![stored]))
+                .with_status(200, Value::Array(vec![stored]))
                 .respond(&server),
         )
         .mount(&server)

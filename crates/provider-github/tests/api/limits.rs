@@ -6,11 +6,12 @@
 use kradle_http::{BudgetPolicy, Clock, Reserve};
 use kradle_provider_github::api::{is_paused, retry_at};
 use kradle_sync_core::{Error, GitForge, IssueTracking, PageRequest};
+use kradle_test_support::recorded::{Exchange, received};
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer};
 
-use crate::common::{self, Exchange, at, received, secs, target};
+use crate::common::{self, at, secs, target};
 
 /// The recorded `GET …/repos/octokit-fixture-org/hello-world` (200 with rate-limit headers).
 fn repository() -> Exchange {
@@ -21,37 +22,37 @@ fn repository() -> Exchange {
 /// `429`), `retry-after`, no ETag, and the message GitHub sends for secondary limits.
 fn secondary_limit(base: &Exchange, status: u16, retry_after: &str) -> Exchange {
     base.clone()
-        .with(
+        .with_status(
             status,
             json!({
                 "message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
                 "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
             }),
         )
-        .drop_header("etag")
-        .drop_header("last-modified")
-        .set_header("retry-after", retry_after)
+        .without_header("etag")
+        .without_header("last-modified")
+        .with_header("retry-after", retry_after)
 }
 
 /// A `5xx` derived from a recorded response, with the body GitHub sends.
 fn server_error(base: &Exchange, status: u16) -> Exchange {
     base.clone()
-        .with(status, json!({ "message": "Server Error" }))
-        .drop_header("etag")
-        .drop_header("last-modified")
+        .with_status(status, json!({ "message": "Server Error" }))
+        .without_header("etag")
+        .without_header("last-modified")
 }
 
 /// `first` for the first `n` requests to the recorded path, then the recorded response.
 async fn then_ok(server: &MockServer, ok: &Exchange, first: &Exchange, n: u64) {
     Mock::given(method(ok.method.as_str()))
-        .and(path(ok.path_only()))
+        .and(path(&ok.path))
         .respond_with(first.respond(server))
         .up_to_n_times(n)
         .expect(n)
         .mount(server)
         .await;
     Mock::given(method(ok.method.as_str()))
-        .and(path(ok.path_only()))
+        .and(path(&ok.path))
         .respond_with(ok.respond(server))
         .mount(server)
         .await;
@@ -110,7 +111,7 @@ async fn server_errors_until_give_up_fail_retryable_after_bounded_attempts() {
     let clock = common::clock();
     let ok = repository();
     Mock::given(method("GET"))
-        .and(path(ok.path_only()))
+        .and(path(&ok.path))
         .respond_with(server_error(&ok, 500).respond(&server))
         .expect(3)
         .mount(&server)
@@ -149,7 +150,7 @@ async fn backfill_pauses_below_its_reserve_while_hydrates_and_writes_go() {
     let clock = common::clock();
     let page = common::session("labels").remove(0);
     Mock::given(method("GET"))
-        .and(path(page.path_only()))
+        .and(path(&page.path))
         .respond_with(page.respond(&server))
         .mount(&server)
         .await;

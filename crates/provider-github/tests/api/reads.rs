@@ -7,11 +7,12 @@ use std::sync::Arc;
 use kradle_store_memory::MemoryStore;
 use kradle_sync_core::object::Pipeline;
 use kradle_sync_core::{Cicd, GitForge, IssueTracking, NativeId, PageRequest, Provider};
+use kradle_test_support::recorded::{Exchange, query_of, received};
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, Request};
 
-use crate::common::{self, Exchange, at, query_of, received, target};
+use crate::common::{self, at, target};
 
 fn unconditional(r: &Request) -> bool {
     !r.headers.contains_key("if-none-match")
@@ -19,12 +20,8 @@ fn unconditional(r: &Request) -> bool {
 
 /// Serves one recorded page at its path (and `page` query), `times` times.
 async fn mount_page(server: &MockServer, page: &Exchange, times: u64) {
-    let m = Mock::given(method(page.method.as_str())).and(path(page.path_only()));
-    let m = match page.query("page") {
-        Some(n) => m.and(query_param("page", n)),
-        None => m.and(query_param_is_missing("page")),
-    };
-    m.respond_with(page.respond(server))
+    page.given("", &["page"])
+        .respond_with(page.respond(server))
         .expect(times)
         .mount(server)
         .await;
@@ -138,8 +135,8 @@ async fn n_issues_cost_ceil_n_over_100_requests() {
             .collect();
         let served = template
             .clone()
-            .with(200, Value::Array(items))
-            .set_header("link", &link(page));
+            .with_status(200, Value::Array(items))
+            .with_header("link", &link(page));
         let (m, times) = if page == 1 {
             let m = Mock::given(method("GET"))
                 .and(path("/repos/octokit-fixture-org/paginate-issues/issues"))
@@ -187,14 +184,14 @@ async fn etag_then_304_is_not_modified_from_the_cache_and_costs_no_budget() {
     let list = common::session("labels").remove(0);
     let etag = list.header("etag").unwrap().to_owned();
     Mock::given(method("GET"))
-        .and(path(list.path_only()))
+        .and(path(&list.path))
         .and(unconditional)
         .respond_with(list.respond(&server))
         .expect(1)
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .and(path(list.path_only()))
+        .and(path(&list.path))
         .and(header("if-none-match", etag.as_str()))
         .respond_with(list.not_modified().respond(&server))
         .expect(1)
@@ -321,8 +318,8 @@ async fn pull_requests_in_the_issue_listing_keep_their_flag() {
         .and(path("/repos/octokit-fixture-org/paginate-issues/issues"))
         .respond_with(
             recorded
-                .with(200, Value::Array(items))
-                .drop_header("link")
+                .with_status(200, Value::Array(items))
+                .without_header("link")
                 .respond(&server),
         )
         .mount(&server)
@@ -347,25 +344,25 @@ async fn the_three_interfaces_read_real_responses() {
     let clock = common::clock();
     let repo = common::session("get-repository").remove(0);
     Mock::given(method("GET"))
-        .and(path(repo.path_only()))
+        .and(path(&repo.path))
         .respond_with(repo.respond(&server))
         .mount(&server)
         .await;
     let refs = common::session("git-refs").remove(0);
     Mock::given(method("GET"))
-        .and(path(refs.path_only()))
+        .and(path(&refs.path))
         .respond_with(refs.respond(&server))
         .mount(&server)
         .await;
     let unprotected = common::session("branch-protection").remove(0);
     Mock::given(method("GET"))
-        .and(path(unprotected.path_only()))
+        .and(path(&unprotected.path))
         .respond_with(unprotected.respond(&server))
         .mount(&server)
         .await;
     let statuses = common::session("create-status").remove(2);
     Mock::given(method("GET"))
-        .and(path(statuses.path_only()))
+        .and(path(&statuses.path))
         .respond_with(statuses.respond(&server))
         .mount(&server)
         .await;
@@ -534,12 +531,8 @@ async fn an_enterprise_base_url_keeps_its_api_prefix() {
     let server = MockServer::start().await;
     let clock = common::clock();
     for page in common::session("paginate-issues") {
-        let m = Mock::given(method("GET")).and(path(format!("/api/v3{}", page.path_only())));
-        let m = match page.query("page") {
-            Some(n) => m.and(query_param("page", n)),
-            None => m.and(query_param_is_missing("page")),
-        };
-        m.respond_with(page.respond_under(&server, "/api/v3"))
+        page.given("/api/v3", &["page"])
+            .respond_with(page.respond_under(&server, "/api/v3"))
             .expect(1)
             .mount(&server)
             .await;

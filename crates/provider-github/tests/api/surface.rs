@@ -6,11 +6,12 @@ use kradle_sync_core::{
     CheckRunInput, Cicd, CommitStatusInput, GitForge, IssueTracking, IssueTrackingExt, NativeId,
     PageRequest, PullRequestInput, ReviewInput, marker,
 };
+use kradle_test_support::recorded::{Exchange, query_of, received};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer};
 
-use crate::common::{self, Exchange, received, target};
+use crate::common::{self, target};
 
 const REPO: &str = "/repos/octokit-fixture-org/hello-world";
 
@@ -445,23 +446,17 @@ async fn reads_of_comments_milestones_reviews_keys_and_collaborators() {
         .find(|r| r.url.path().ends_with("/issues/comments"))
         .unwrap();
     assert_eq!(
-        common::query_of(all_comments, "since").as_deref(),
+        query_of(all_comments, "since").as_deref(),
         Some("2011-04-14T16:00:49Z")
     );
-    assert_eq!(
-        common::query_of(all_comments, "sort").as_deref(),
-        Some("updated")
-    );
+    assert_eq!(query_of(all_comments, "sort").as_deref(), Some("updated"));
     let milestones = got
         .iter()
         .find(|r| r.url.path().ends_with("/milestones"))
         .unwrap();
-    assert_eq!(
-        common::query_of(milestones, "state").as_deref(),
-        Some("all")
-    );
+    assert_eq!(query_of(milestones, "state").as_deref(), Some("all"));
     assert!(
         got.iter()
-            .all(|r| common::query_of(r, "per_page").is_none_or(|n| n == "100"))
+            .all(|r| query_of(r, "per_page").is_none_or(|n| n == "100"))
     );
 }

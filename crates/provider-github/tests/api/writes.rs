@@ -6,11 +6,12 @@
 use std::time::Duration;
 
 use kradle_sync_core::{CheckRunInput, Cicd, Error, GitForge, IssuePatch, IssueTracking, marker};
+use kradle_test_support::recorded::{Exchange, query_of, received_of};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer};
 
-use crate::common::{self, Exchange, received_of, target};
+use crate::common::{self, target};
 
 const KEY: &str = "kradle:9f0c2a3e-intent";
 
@@ -41,7 +42,7 @@ async fn a_create_that_timed_out_but_happened_is_adopted_with_one_post() {
     let created = created_issue();
     // GitHub creates the issue but the answer comes after the client gave up.
     Mock::given(method("POST"))
-        .and(path(created.path_only()))
+        .and(path(&created.path))
         .respond_with(created.respond(&server).set_delay(Duration::from_secs(3)))
         .expect(1)
         .mount(&server)
@@ -53,10 +54,10 @@ async fn a_create_that_timed_out_but_happened_is_adopted_with_one_post() {
     found["body"] = json!(sent_body);
     let listing = common::session("paginate-issues")
         .remove(4)
-        .with(200, Value::Array(vec![found]))
-        .drop_header("link");
+        .with_status(200, Value::Array(vec![found]))
+        .without_header("link");
     Mock::given(method("GET"))
-        .and(path(created.path_only()))
+        .and(path(&created.path))
         .respond_with(listing.respond(&server))
         .expect(1)
         .mount(&server)
@@ -81,11 +82,8 @@ async fn a_create_that_timed_out_but_happened_is_adopted_with_one_post() {
     assert_eq!(posts.len(), 1, "never created twice");
     assert_eq!(body_of(&posts[0])["body"], sent_body.as_str());
     let lookup = &received_of(&server, "GET").await[0];
-    assert_eq!(common::query_of(lookup, "sort").as_deref(), Some("created"));
-    assert_eq!(
-        common::query_of(lookup, "direction").as_deref(),
-        Some("desc")
-    );
+    assert_eq!(query_of(lookup, "sort").as_deref(), Some("created"));
+    assert_eq!(query_of(lookup, "direction").as_deref(), Some("desc"));
 }
 
 #[tokio::test]
@@ -95,10 +93,10 @@ async fn a_create_with_an_unknown_outcome_and_no_marker_found_fails_retryable_af
     let created = created_issue();
     let bad_gateway = created
         .clone()
-        .with(502, json!({ "message": "Server Error" }))
-        .drop_header("etag");
+        .with_status(502, json!({ "message": "Server Error" }))
+        .without_header("etag");
     Mock::given(method("POST"))
-        .and(path(created.path_only()))
+        .and(path(&created.path))
         .respond_with(bad_gateway.respond(&server))
         .expect(1)
         .mount(&server)
@@ -106,9 +104,9 @@ async fn a_create_with_an_unknown_outcome_and_no_marker_found_fails_retryable_af
     // The newest issues (the recorded last page) carry no marker of this intent.
     let listing = common::session("paginate-issues")
         .remove(4)
-        .drop_header("link");
+        .without_header("link");
     Mock::given(method("GET"))
-        .and(path(created.path_only()))
+        .and(path(&created.path))
         .respond_with(listing.respond(&server))
         .expect(1)
         .mount(&server)
@@ -205,8 +203,8 @@ async fn merging_with_a_stale_head_sha_is_a_precondition_never_retried() {
         409,
         common::rest("forge/pull-request-merge-409-head-modified.json"),
     )
-    .drop_header("etag")
-    .drop_header("last-modified");
+    .without_header("etag")
+    .without_header("last-modified");
     Mock::given(method("PUT"))
         .and(path(merge))
         .respond_with(conflict.respond(&server))
@@ -242,7 +240,7 @@ async fn merging_with_a_stale_head_sha_is_a_precondition_never_retried() {
         405,
         common::rest("forge/pull-request-merge-405-not-mergeable.json"),
     )
-    .drop_header("etag");
+    .without_header("etag");
     Mock::given(method("PUT"))
         .and(path(merge))
         .respond_with(refused.respond(&server))

@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
-//!     cargo bench -p kradle-store-postgres --bench throughput
+//!     cargo bench -p kradle-benches --bench postgres_throughput
 //! ```
 //!
 //! Two paths are measured against the floor:
@@ -145,8 +145,7 @@ struct Setup {
 
 /// The real `issues` fixtures about [`REPO`].
 fn issue_templates() -> Vec<serde_json::Value> {
-    let dir =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/github/webhooks/issues");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/github/webhooks/issues");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("the issues fixtures")
         .map(|e| e.expect("an entry").path())

@@ -7,7 +7,7 @@
 //!
 //! ```sh
 //! DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
-//!     cargo bench -p kradle-store-postgres --bench duplicates
+//!     cargo bench -p kradle-benches --bench postgres_duplicates
 //! ```
 //!
 //! `DUPLICATES=100000` stops earlier. Under `CI=true` an unreachable server fails the bench.
@@ -82,7 +82,7 @@ fn main() {
         .build()
         .expect("a valid binding");
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/github/webhooks/issues/opened.json");
+        .join("../fixtures/github/webhooks/issues/opened.json");
     let value: serde_json::Value =
         serde_json::from_slice(&std::fs::read(path).expect("the fixture")).expect("JSON");
     let body = value.to_string().into_bytes();
