@@ -22,6 +22,12 @@ pub enum ConflictReason {
     ExternalDrift,
     /// An applied write was not confirmed before its deadline.
     UnconfirmedWrite,
+    /// The host's value would drop what the provider's format holds and the host's cannot
+    /// (a Jira panel, mention or merged table cell in Markdown): the write is not sent.
+    LossyFormat,
+    /// The provider's workflow has no transition from the object's current state to the
+    /// one asked for (a Jira status).
+    NoTransition,
 }
 
 /// One field in conflict, with its three values.

@@ -124,6 +124,24 @@ pub enum Error {
         /// The provider's message.
         message: String,
     },
+    /// The provider cannot perform a write as asked without a person (or the conflict
+    /// policy) deciding: the host's value would lose what the provider holds
+    /// ([`ConflictReason::LossyFormat`](crate::conflict::ConflictReason::LossyFormat)), the
+    /// workflow has no way there (`NoTransition`). The engine turns it into a conflict
+    /// record carrying `external`, the provider's form of the fields.
+    #[error(
+        "{provider} cannot perform the write as asked ({reason:?}): {message}; a conflict record keeps both forms for the policy or a person to decide"
+    )]
+    WriteConflict {
+        /// Provider type.
+        provider: ProviderKind,
+        /// Why.
+        reason: crate::conflict::ConflictReason,
+        /// What to know, in words.
+        message: String,
+        /// The provider's form of the fields the write touches (the original document).
+        external: crate::Fields,
+    },
     /// A store operation failed.
     #[error("store {store} failed: {message}")]
     Store {

@@ -134,6 +134,16 @@ impl<'a> WriteExecutor<'a> {
             Err(Error::Precondition { message, .. }) => WriteResult::PreconditionFailed {
                 message: message.clone(),
             },
+            Err(Error::WriteConflict {
+                reason,
+                message,
+                external,
+                ..
+            }) => WriteResult::Conflicted {
+                reason: *reason,
+                message: message.clone(),
+                external: external.clone(),
+            },
             Err(err) => WriteResult::Failed {
                 error: err.to_string(),
                 retryable: err.is_retryable(),

@@ -38,6 +38,16 @@ pub enum WriteResult {
         /// The provider's message.
         message: String,
     },
+    /// The provider cannot perform the write as asked: a conflict with this reason, and the
+    /// provider's form of the fields.
+    Conflicted {
+        /// Why.
+        reason: ConflictReason,
+        /// The provider's message.
+        message: String,
+        /// The provider's form of the fields the write touches.
+        external: crate::Fields,
+    },
 }
 
 impl Engine {
@@ -110,6 +120,41 @@ impl Engine {
                 }
             }
             WriteResult::PreconditionFailed { message } => {
+                return self
+                    .conflicted_write(
+                        id,
+                        ConflictReason::PreconditionFailed,
+                        message,
+                        crate::Fields::new(),
+                        now,
+                    )
+                    .await;
+            }
+            WriteResult::Conflicted {
+                reason,
+                message,
+                external,
+            } => {
+                return self
+                    .conflicted_write(id, reason, message, external, now)
+                    .await;
+            }
+        };
+        self.write_step(id, input, now).await
+    }
+
+    /// A write the provider refused for `reason`: a conflict record with the host's and the
+    /// provider's values, audited, and the intent conflicted.
+    async fn conflicted_write(
+        &self,
+        id: &str,
+        reason: ConflictReason,
+        message: String,
+        external: crate::Fields,
+        now: DateTime<Utc>,
+    ) -> Result<WriteIntent, Error> {
+        {
+            {
                 let intent =
                     self.store
                         .get_write_intent(id)
@@ -123,7 +168,12 @@ impl Engine {
                 let conflict = ConflictRecord {
                     id: uuid::Uuid::new_v5(
                         &uuid::Uuid::NAMESPACE_OID,
-                        format!("{id}\u{1f}precondition\u{1f}{}", intent.attempts).as_bytes(),
+                        format!(
+                            "{id}\u{1f}{}\u{1f}{}",
+                            conflict_tag(reason),
+                            intent.attempts
+                        )
+                        .as_bytes(),
                     )
                     .to_string(),
                     org: intent.org.clone(),
@@ -135,10 +185,10 @@ impl Engine {
                             field: f.clone(),
                             base: intent.base.get(f).cloned().unwrap_or_default(),
                             local: v.clone(),
-                            external: serde_json::Value::Null,
+                            external: external.get(f).cloned().unwrap_or_default(),
                         })
                         .collect(),
-                    reason: ConflictReason::PreconditionFailed,
+                    reason,
                     message: Some(message.clone()),
                     policy: binding.policy.conflict_resolution,
                     write_intent: Some(id.to_owned()),
@@ -164,14 +214,13 @@ impl Engine {
                     .await?;
                 let intent = t.write_intents.last().cloned();
                 self.store.commit(t).await?;
-                return intent.ok_or_else(|| Error::Store {
+                intent.ok_or_else(|| Error::Store {
                     store: "engine",
                     message: format!("write intent {id} vanished"),
                     source: None,
-                });
+                })
             }
-        };
-        self.write_step(id, input, now).await
+        }
     }
 
     pub(super) async fn write_step(
@@ -246,5 +295,17 @@ impl Engine {
             .max(ChronoDuration::zero())
             .to_std()
             .unwrap_or_default()
+    }
+}
+
+/// The part of a conflict id that names why (stable: ids of precondition conflicts predate
+/// the other reasons).
+fn conflict_tag(reason: ConflictReason) -> String {
+    match reason {
+        ConflictReason::PreconditionFailed => "precondition".to_owned(),
+        other => serde_json::to_value(other)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| format!("{other:?}")),
     }
 }

@@ -1030,6 +1030,43 @@ pub async fn check_writes_never_duplicate(factory: StoreFactory<'_>, fields: &Fi
             .any(|c| c.reason == ConflictReason::PreconditionFailed
                 && c.message.as_deref() == Some("Validation Failed: state is locked"))
     );
+
+    // A write the provider cannot perform as asked: a conflict with its reason, and the
+    // provider's form of the field beside the host's.
+    let mut change = Fields::new();
+    change.insert("body".into(), "a plain body".into());
+    e.local_change(
+        &binding,
+        ResourceKind::Issue,
+        &native,
+        change,
+        Actor::user("alice"),
+        now(),
+    )
+    .await
+    .expect("local");
+    let mut original = Fields::new();
+    original.insert(
+        "body".into(),
+        serde_json::json!({"type": "doc", "content": []}),
+    );
+    provider.fail_next(SimFailure::Refuse(
+        ConflictReason::LossyFormat,
+        "the description holds a panel Markdown cannot".into(),
+        original,
+    ));
+    let done = exec.run_due(now()).await.expect("run");
+    assert_eq!(done[0].phase, WritePhase::Conflicted);
+    let conflicts = store
+        .list_conflicts(&Filter::all())
+        .await
+        .expect("conflicts");
+    let lossy = conflicts
+        .iter()
+        .find(|c| c.reason == ConflictReason::LossyFormat)
+        .expect("a lossy_format conflict");
+    assert_eq!(lossy.fields[0].local, "a plain body");
+    assert_eq!(lossy.fields[0].external["type"], "doc");
 }
 
 use crate::IssueTracking as _;

@@ -256,6 +256,9 @@ pub enum SimFailure {
     LoseResponse,
     /// The provider refuses the write's precondition.
     Precondition(String),
+    /// The provider cannot perform the write as asked ([`Error::WriteConflict`]): a reason,
+    /// a message, and its own form of the fields.
+    Refuse(crate::conflict::ConflictReason, String, Fields),
     /// The provider is unavailable; nothing happens.
     Unavailable,
 }
@@ -373,6 +376,12 @@ impl SimulatedIssues {
             Some(SimFailure::Precondition(message)) => Err(Error::Precondition {
                 provider: KIND.into(),
                 message,
+            }),
+            Some(SimFailure::Refuse(reason, message, external)) => Err(Error::WriteConflict {
+                provider: KIND.into(),
+                reason,
+                message,
+                external,
             }),
             Some(SimFailure::Unavailable) => Err(unavailable()),
         }
