@@ -16,6 +16,8 @@ mod engine;
 mod limits;
 #[path = "api/reads.rs"]
 mod reads;
+#[path = "api/routes.rs"]
+mod routes;
 #[path = "api/surface.rs"]
 mod surface;
 #[path = "api/writes.rs"]

@@ -235,8 +235,10 @@ impl ResourceKind {
         Self::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
-    /// The fields of this kind that a host may change and a provider write can set.
-    /// Other fields (ids, authors, timestamps, counters) are read-only projections.
+    /// The fields of this kind that a host may change and a provider write can set (a
+    /// create also names the object's parent: a comment's `issue_number`, a review's
+    /// `pull_number`, a status's `sha`). Other fields (ids, authors, timestamps, counters)
+    /// are read-only projections.
     pub fn writable_fields(self) -> &'static [&'static str] {
         use ResourceKind::*;
         match self {
@@ -249,19 +251,23 @@ impl ResourceKind {
                 "assignees",
                 "milestone",
             ],
-            Comment => &["body"],
+            Comment => &["body", "issue_number"],
             Label => &["name", "color", "description"],
             Milestone => &["title", "description", "state", "due_on"],
             CheckRun => &[
                 "status",
                 "conclusion",
                 "name",
+                "head_sha",
                 "details_url",
                 "output_title",
                 "output_summary",
             ],
-            PullRequest => &["title", "body", "state", "base", "draft"],
+            CommitStatus => &["sha", "state", "context", "description", "target_url"],
+            PullRequest => &["title", "body", "state", "base", "head", "draft"],
+            Review => &["pull_number", "state", "body", "commit_id"],
             BranchProtection => &["rules"],
+            DeployKey => &["title", "key", "read_only"],
             Collaborator => &["permission"],
             _ => &[],
         }

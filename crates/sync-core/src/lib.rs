@@ -37,7 +37,7 @@ pub use engine::{
 };
 pub use error::{BoxError, Error};
 pub use event::{CanonicalEvent, Change, LinkInfo, Removal};
-pub use executor::WriteExecutor;
+pub use executor::{Connections, WriteExecutor};
 pub use id::{
     BindingId, DeliveryId, EventKey, ExternalTarget, Interface, NativeId, ObjectKey, OrgId,
     ProviderKind, ResourceKind,

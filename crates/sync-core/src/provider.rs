@@ -191,6 +191,16 @@ pub trait IssueTracking: Send + Sync {
         number: u64,
         patch: &IssuePatch,
     ) -> Result<Observed<Issue>, Error>;
+    /// Deletes an issue. The default answers [`Error::Unsupported`]: a provider whose
+    /// descriptor says it cannot delete (`can_delete: false`) closes instead, and the
+    /// engine never asks it to delete.
+    async fn delete_issue(&self, target: &ExternalTarget, number: u64) -> Result<(), Error> {
+        let _ = (target, number);
+        Err(Error::Unsupported {
+            kind: ResourceKind::Issue,
+            detail: "deleting an issue: this provider closes issues instead".into(),
+        })
+    }
     /// Comments of an issue.
     async fn list_comments(
         &self,

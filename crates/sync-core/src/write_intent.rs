@@ -25,9 +25,9 @@ pub enum WriteOperation {
         /// The head SHA the merge was reviewed at.
         expected_head_sha: String,
     },
-    /// Rerun a pipeline.
+    /// Rerun a pipeline or a job.
     Rerun,
-    /// Cancel a pipeline.
+    /// Cancel a pipeline or a job.
     Cancel,
 }
 
@@ -346,7 +346,10 @@ pub fn step_intent(
                 error: format!("rejected: {reason}"),
             });
         }
-        IntentInput::Start if matches!(phase, Pending | Approved | Failed) => {
+        // `Applying` again: the worker of the last attempt stopped before recording how it
+        // went (its claim ran out), so the outcome is unknown; the attempt count tells the
+        // driver to look for what that attempt may have done before writing again.
+        IntentInput::Start if matches!(phase, Pending | Approved | Failed | Applying) => {
             intent.phase = Applying;
             intent.attempts += 1;
             intent.next_attempt_at = None;

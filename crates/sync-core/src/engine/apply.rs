@@ -8,7 +8,9 @@ use crate::projection::{
     ObjectState, Outcome, ProjectionContext, ProjectionEffect, ProjectionInput, step_projection,
 };
 use crate::store::{CommitOutcome, Condition, SyncScope, SyncState, Transition};
-use crate::write_intent::{Actor, IntentEffect, IntentInput, WriteIntent, WritePhase, step_intent};
+use crate::write_intent::{
+    Actor, IntentEffect, IntentInput, WriteIntent, WriteOperation, WritePhase, step_intent,
+};
 use crate::{
     Binding, BindingId, CanonicalEvent, Change, Error, Fields, NativeId, ObjectKey, ResourceKind,
     WriteMode,
@@ -420,6 +422,62 @@ impl Engine {
         .await
     }
 
+    /// Asks for a command on an object that changes none of its fields: rerun or cancel a
+    /// pipeline or a job ([`WriteOperation::Rerun`], [`WriteOperation::Cancel`]), merge a
+    /// pull request only if its head is still the commit it was reviewed at
+    /// ([`WriteOperation::Merge`]). It becomes a write intent like a local change (approval
+    /// rules included), whatever the object's ownership mode.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use kradle_sync_core::{Engine, Error, NativeId, ResourceKind, write_intent::{Actor, WriteOperation}};
+    /// # async fn rerun(engine: &Engine) -> Result<(), Error> {
+    /// engine.request_action(&"octo/repo".into(), ResourceKind::Pipeline, &NativeId::new("30433642"),
+    ///     WriteOperation::Rerun, Default::default(), Actor::user("alice"), chrono::Utc::now()).await?;
+    /// # Ok(()) }
+    /// ```
+    // The request's parts are all distinct and short-lived; bundling them would only rename.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn request_action(
+        &self,
+        binding: &BindingId,
+        kind: ResourceKind,
+        native_id: &NativeId,
+        operation: WriteOperation,
+        fields: Fields,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, Error> {
+        let valid = match &operation {
+            WriteOperation::Merge { .. } => kind == ResourceKind::PullRequest,
+            WriteOperation::Rerun | WriteOperation::Cancel => {
+                matches!(kind, ResourceKind::Pipeline | ResourceKind::Job)
+            }
+            _ => false,
+        };
+        if !valid {
+            return Err(Error::Validation {
+                rule: "action-kind",
+                detail: format!(
+                    "{operation:?} is not a command on a {kind}: merge a pull_request, rerun or cancel a pipeline or job; other writes are local changes"
+                ),
+            });
+        }
+        self.local(
+            binding,
+            kind,
+            native_id,
+            ProjectionInput::Action {
+                operation,
+                fields,
+                actor: actor.clone(),
+            },
+            actor,
+            now,
+        )
+        .await
+    }
+
     /// Records that the host deleted its copy of an object. A mirrored object is never
     /// deleted at the provider; otherwise a delete (or close) intent is created.
     pub async fn local_delete(
@@ -443,7 +501,7 @@ impl Engine {
         .await
     }
 
-    pub(super) async fn local(
+    pub(crate) async fn local(
         &self,
         binding: &BindingId,
         kind: ResourceKind,
@@ -486,6 +544,8 @@ impl Engine {
             let action = match input {
                 ProjectionInput::LocalDelete { .. } => "local.deleted",
                 ProjectionInput::Created { .. } => "local.created",
+                ProjectionInput::Action { .. } => "local.action_requested",
+                ProjectionInput::Settled { .. } => "local.write_settled",
                 _ => "local.changed",
             };
             let detail = serde_json::json!({ "outcome": outcome, "mode": mode });

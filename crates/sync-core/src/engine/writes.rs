@@ -7,7 +7,7 @@ use crate::conflict::{ConflictReason, ConflictRecord};
 use crate::projection::ProjectionInput;
 use crate::store::Transition;
 use crate::write_intent::{Actor, IntentInput, WriteIntent, WriteOperation, WritePhase};
-use crate::{Error, ExternalVersion, NativeId};
+use crate::{BindingId, Error, ExternalVersion, NativeId};
 
 use super::Engine;
 use super::deliveries::jitter_for;
@@ -60,6 +60,51 @@ impl Engine {
     ) -> Result<WriteIntent, Error> {
         self.write_step(id, IntentInput::Approve { by: by.to_owned() }, now)
             .await
+    }
+
+    /// Asks `provider` for a self-hosted runner registration token for the binding's target
+    /// and hands it to the caller. It is a write the engine routes but never queues: the
+    /// token is short-lived and is never stored; the request is audited without it.
+    pub async fn register_runner(
+        &self,
+        binding: &BindingId,
+        provider: &dyn crate::Provider,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<crate::RunnerRegistration, Error> {
+        let binding = self.binding(binding)?;
+        let cicd = provider.cicd().ok_or_else(|| Error::UnsupportedInterface {
+            provider: binding.provider.clone(),
+            interface: crate::Interface::Cicd,
+        })?;
+        let registration = cicd.register_runner(&binding.target).await?;
+        let detail = serde_json::json!({ "expires_at": registration.expires_at });
+        self.commit_audit(Self::audit(
+            binding,
+            now,
+            AuditSubject::Binding(binding.id.to_string()),
+            "runner.registration_issued",
+            &format!("{}:{}", actor.kind, actor.name),
+            detail,
+        ))
+        .await?;
+        Ok(registration)
+    }
+
+    /// Rejects a write intent that awaits approval: it is dead-lettered with the reason, and
+    /// never sent.
+    pub async fn reject_write(
+        &self,
+        id: &str,
+        by: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<WriteIntent, Error> {
+        let input = IntentInput::Reject {
+            by: by.to_owned(),
+            reason: reason.to_owned(),
+        };
+        self.write_step(id, input, now).await
     }
 
     /// Marks a write intent as being applied by the caller; it must be `pending`,

@@ -209,6 +209,24 @@ pub enum ProjectionInput {
         /// Who deleted it.
         actor: Actor,
     },
+    /// The host asks for a command on the object that changes none of its desired fields
+    /// (rerun or cancel a pipeline or job, merge a pull request): a write intent with this
+    /// operation, in any ownership mode.
+    Action {
+        /// The command.
+        operation: WriteOperation,
+        /// Its arguments.
+        fields: Fields,
+        /// Who asked.
+        actor: Actor,
+    },
+    /// The provider accepted a write whose values it reads back in another shape (a branch
+    /// protection's rules): the write is settled by the provider's answer, and the
+    /// intent's local fields are dropped so the read-back is the object's state.
+    Settled {
+        /// The intent.
+        intent: String,
+    },
     /// The provider created the object a create intent asked for, under this native id.
     Created {
         /// The create intent.
@@ -320,6 +338,38 @@ pub fn step_projection(
         }
         ProjectionInput::LocalDelete { actor } => {
             local_delete(&mut state, actor, ctx, &mut effects)
+        }
+        ProjectionInput::Settled { intent } => {
+            let before = state.local.len();
+            state
+                .local
+                .retain(|_, l| l.intent.as_deref() != Some(intent.as_str()));
+            if state.local.len() == before {
+                Outcome::Unchanged
+            } else {
+                Outcome::Applied
+            }
+        }
+        ProjectionInput::Action {
+            operation,
+            fields,
+            actor,
+        } => {
+            state.local_seq += 1;
+            let id = deterministic_id(&[
+                &state.key.to_string(),
+                "action",
+                &state.local_seq.to_string(),
+            ]);
+            effects.push(ProjectionEffect::CreateIntent(IntentDraft {
+                id,
+                operation,
+                fields,
+                base: Fields::new(),
+                reason: crate::write_intent::IntentReason::LocalChange,
+                actor,
+            }));
+            Outcome::Applied
         }
     };
     Ok((state, outcome, effects))
