@@ -288,6 +288,10 @@ impl Inner {
             inner.queue.stored(&key, &d);
             inner.deliveries.insert(key, d);
         }
+        if !transition.write_intents.is_empty() {
+            // New or retried writes are work for the workers.
+            inner.queue.wake();
+        }
         for i in transition.write_intents {
             inner.intents.insert(i.id.clone(), i);
         }

@@ -13,7 +13,8 @@ use futures::channel::mpsc;
 use futures::future::BoxFuture;
 use kradle_sync_core::delivery::{DeliveryPhase, DeliveryRecord, dead_letter_unfinished};
 use kradle_sync_core::queue::{DeliveryRef, QueueStats, WorkSignal};
-use kradle_sync_core::{Error, WorkQueue};
+use kradle_sync_core::write_intent::{WriteIntent, WritePhase};
+use kradle_sync_core::{Error, ObjectKey, WorkQueue};
 
 use crate::MemoryStore;
 
@@ -44,10 +45,20 @@ pub(crate) struct QueueState {
     claims: HashMap<DeliveryRef, u32>,
     /// Listeners to wake when work arrives.
     listeners: Vec<mpsc::UnboundedSender<()>>,
+    /// Leases of write intents, by intent id.
+    intent_leases: HashMap<String, Lease>,
 }
 
 fn is_pending(phase: DeliveryPhase) -> bool {
     matches!(phase, DeliveryPhase::Queued | DeliveryPhase::Failed)
+}
+
+/// Whether a worker can execute an intent in this phase.
+fn executable(phase: WritePhase) -> bool {
+    matches!(
+        phase,
+        WritePhase::Pending | WritePhase::Approved | WritePhase::Failed | WritePhase::Applying
+    )
 }
 
 fn ordering_key(delivery: &DeliveryRecord) -> String {
@@ -87,7 +98,8 @@ impl QueueState {
         }
     }
 
-    fn wake(&mut self) {
+    /// Announces new work to every listener.
+    pub(crate) fn wake(&mut self) {
         self.listeners.retain(|l| l.unbounded_send(()).is_ok());
     }
 
@@ -193,7 +205,12 @@ impl WorkQueue for MemoryStore {
         let mut inner = self.lock()?;
         let until = lease_end(now, lease);
         let mut renewed = 0;
-        for l in inner.queue.leases.values_mut() {
+        let queue = &mut inner.queue;
+        for l in queue
+            .leases
+            .values_mut()
+            .chain(queue.intent_leases.values_mut())
+        {
             if l.owner == worker && l.until > now {
                 l.until = until;
                 renewed += 1;
@@ -234,15 +251,94 @@ impl WorkQueue for MemoryStore {
         for key in &mine {
             inner.queue.end_lease(key);
         }
-        if !mine.is_empty() {
+        let before = inner.queue.intent_leases.len();
+        inner.queue.intent_leases.retain(|_, l| l.owner != worker);
+        let intents = before - inner.queue.intent_leases.len();
+        if !mine.is_empty() || intents > 0 {
             inner.queue.wake();
         }
-        Ok(u64::try_from(mine.len()).unwrap_or(u64::MAX))
+        Ok(u64::try_from(mine.len() + intents).unwrap_or(u64::MAX))
+    }
+
+    async fn claim_write_intents(
+        &self,
+        worker: &str,
+        lease: Duration,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, Error> {
+        let mut guard = self.lock()?;
+        let inner = &mut *guard;
+        // The oldest executable intent of each object, and the objects with a live lease.
+        let mut oldest: HashMap<&ObjectKey, &WriteIntent> = HashMap::new();
+        let mut busy: HashSet<&ObjectKey> = HashSet::new();
+        for intent in inner.intents.values().filter(|i| executable(i.phase)) {
+            if inner
+                .queue
+                .intent_leases
+                .get(&intent.id)
+                .is_some_and(|l| l.until > now)
+            {
+                busy.insert(&intent.target);
+            }
+            let first = oldest.entry(&intent.target).or_insert(intent);
+            if (intent.created_at, &intent.id) < (first.created_at, &first.id) {
+                *first = intent;
+            }
+        }
+        let mut due: Vec<&WriteIntent> = oldest
+            .into_iter()
+            .filter(|(key, i)| !busy.contains(key) && i.next_attempt_at.is_none_or(|at| at <= now))
+            .map(|(_, i)| i)
+            .collect();
+        due.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        let claimed: Vec<String> = due.into_iter().take(limit).map(|i| i.id.clone()).collect();
+        for id in &claimed {
+            inner.queue.intent_leases.insert(
+                id.clone(),
+                Lease {
+                    owner: worker.to_owned(),
+                    until: lease_end(now, lease),
+                },
+            );
+        }
+        Ok(claimed)
+    }
+
+    async fn release_write_intents(&self, worker: &str, ids: &[String]) -> Result<u64, Error> {
+        let mut inner = self.lock()?;
+        let mut released = 0;
+        for id in ids {
+            if inner
+                .queue
+                .intent_leases
+                .get(id)
+                .is_some_and(|l| l.owner == worker)
+            {
+                inner.queue.intent_leases.remove(id);
+                released += 1;
+            }
+        }
+        if released > 0 {
+            inner.queue.wake();
+        }
+        Ok(released)
     }
 
     async fn stats(&self, now: DateTime<Utc>) -> Result<QueueStats, Error> {
         let inner = self.lock()?;
         let mut stats = QueueStats::default();
+        for intent in inner.intents.values().filter(|i| executable(i.phase)) {
+            stats.intents += 1;
+            if inner
+                .queue
+                .intent_leases
+                .get(&intent.id)
+                .is_some_and(|l| l.until > now)
+            {
+                stats.intents_claimed += 1;
+            }
+        }
         for key in inner.queue.pending.values() {
             let Some(d) = inner.deliveries.get(key) else {
                 continue;

@@ -404,6 +404,7 @@ impl PostgresStore {
                 .bind(c.keys.native_id)
                 .bind(phase)
                 .bind(c.record)
+                .bind(&*self.channel)
                 .execute(&mut *tx)
                 .await
                 .map_err(&fail)?;

@@ -52,6 +52,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "phase index for unfinished deliveries only",
         sql: include_str!("../migrations/0003_phase_index.sql"),
     },
+    Migration {
+        version: 4,
+        description: "write intents as a work queue",
+        sql: include_str!("../migrations/0004_write_intent_queue.sql"),
+    },
 ];
 
 /// Applies the embedded migrations to `schema` (creating it if needed) and returns the

@@ -48,6 +48,9 @@ const MIN_WINDOW: i64 = 256;
 /// is dead-lettered (see [`PostgresStore::with_max_claims`]).
 pub const DEFAULT_MAX_CLAIMS: u32 = 5;
 
+/// The advisory lock (in the store's namespace) that makes write-intent claims take turns.
+const INTENT_CLAIM_LOCK: i32 = -2;
+
 /// How many more claim rounds a claim runs when keys it locked turn out to be taken.
 const MAX_RETRIES: u32 = 2;
 
@@ -363,13 +366,71 @@ impl WorkQueue for PostgresStore {
 
     /// Gives back every claim `worker` holds. Returns how many leases ended.
     async fn release_all(&self, worker: &str) -> Result<u64, Error> {
-        let released: i64 = sqlx::query(AssertSqlSafe(self.sql.release_all.clone()))
+        let mut released = 0;
+        for sql in [&self.sql.release_all, &self.sql.release_all_intents] {
+            let n: i64 = sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(worker)
+                .bind(&*self.channel)
+                .fetch_one(&self.pool)
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(self.fail("releasing claims"))?;
+            released += u64::try_from(n).unwrap_or(0);
+        }
+        Ok(released)
+    }
+
+    async fn claim_write_intents(
+        &self,
+        worker: &str,
+        lease: Duration,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, Error> {
+        let fail = self.fail("claiming write intents");
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+            .await
+            .map_err(&fail)?;
+        // One intent claim at a time: the next statement's snapshot sees every claim
+        // committed before this lock was granted.
+        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind(self.lock_namespace)
+            .bind(INTENT_CLAIM_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        let rows = sqlx::query(AssertSqlSafe(self.sql.claim_intents.clone()))
+            .bind(now)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .bind(worker)
+            .bind(lease_end(now, lease))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(&fail)?;
+        tx.commit().await.map_err(&fail)?;
+        let mut claimed: Vec<(Option<DateTime<Utc>>, String)> = rows
+            .iter()
+            .map(|r| Ok((r.try_get(1)?, r.try_get(0)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(&fail)?;
+        claimed.sort();
+        Ok(claimed.into_iter().map(|(_, id)| id).collect())
+    }
+
+    async fn release_write_intents(&self, worker: &str, ids: &[String]) -> Result<u64, Error> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let released: i64 = sqlx::query(AssertSqlSafe(self.sql.release_intents.clone()))
+            .bind(worker)
+            .bind(ids)
             .bind(&*self.channel)
             .fetch_one(&self.pool)
             .await
             .and_then(|row| row.try_get(0))
-            .map_err(self.fail("releasing claims"))?;
+            .map_err(self.fail("releasing write intents"))?;
         Ok(u64::try_from(released).unwrap_or(0))
     }
 
@@ -382,14 +443,18 @@ impl WorkQueue for PostgresStore {
         lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<u64, Error> {
-        Ok(sqlx::query(AssertSqlSafe(self.sql.renew.clone()))
-            .bind(worker)
-            .bind(lease_end(now, lease))
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(self.fail("renewing leases"))?
-            .rows_affected())
+        let mut renewed = 0;
+        for sql in [&self.sql.renew, &self.sql.renew_intents] {
+            renewed += sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(worker)
+                .bind(lease_end(now, lease))
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(self.fail("renewing leases"))?
+                .rows_affected();
+        }
+        Ok(renewed)
     }
 
     async fn stats(&self, now: DateTime<Utc>) -> Result<QueueStats, Error> {
@@ -408,6 +473,15 @@ impl WorkQueue for PostgresStore {
         stats.claimed = count(1)?;
         stats.waiting_for_retry = count(2)?;
         stats.oldest_pending_at = row.try_get(3).map_err(&fail)?;
+        let row = sqlx::query(AssertSqlSafe(self.sql.intent_stats.clone()))
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(&fail)?;
+        let intents: i64 = row.try_get(0).map_err(&fail)?;
+        let claimed: i64 = row.try_get(1).map_err(&fail)?;
+        stats.intents = u64::try_from(intents).unwrap_or(0);
+        stats.intents_claimed = u64::try_from(claimed).unwrap_or(0);
         Ok(stats)
     }
 

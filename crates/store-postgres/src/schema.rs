@@ -78,9 +78,16 @@ pub(crate) struct Sql {
     pub release_all: Arc<str>,
     pub renew: Arc<str>,
     pub queue_stats: Arc<str>,
+    pub claim_intents: Arc<str>,
+    pub release_intents: Arc<str>,
+    pub renew_intents: Arc<str>,
+    pub release_all_intents: Arc<str>,
+    pub intent_stats: Arc<str>,
 }
 
 const PENDING: &str = "phase IN ('queued', 'failed')";
+/// Write intents a worker can execute.
+const EXECUTABLE: &str = "phase IN ('pending', 'approved', 'failed', 'applying')";
 
 // Runs after the key locks are held, in a fresh snapshot: every claim of these keys that
 // committed before is visible, so the live-lease check is exact. Per key: its oldest
@@ -122,6 +129,7 @@ impl Sql {
                 template
                     .replace("{s}", &s)
                     .replace("{pending}", PENDING)
+                    .replace("{executable}", EXECUTABLE)
                     .as_str(),
             )
         };
@@ -268,16 +276,27 @@ impl Sql {
                     RETURNING 1
                 )
                 SELECT count(*) FROM (SELECT pg_notify($10, '') FROM up LIMIT 1) AS notified"),
-            upsert_intents: r("INSERT INTO {s}.write_intents
-                     (id, org, provider, binding, kind, native_id, phase, record)
-                 SELECT id, org, provider, binding, kind, native_id, phase, record::json
-                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                             $6::text[], $7::text[], $8::text[])
-                     AS u(id, org, provider, binding, kind, native_id, phase, record)
-                 ON CONFLICT (id) DO UPDATE SET org = EXCLUDED.org,
-                     provider = EXCLUDED.provider, binding = EXCLUDED.binding,
-                     kind = EXCLUDED.kind, native_id = EXCLUDED.native_id,
-                     phase = EXCLUDED.phase, record = EXCLUDED.record"),
+            // An executable intent is work for the workers: the statement notifies them.
+            upsert_intents: r("WITH up AS (
+                    INSERT INTO {s}.write_intents
+                        (id, org, provider, binding, kind, native_id, phase, record,
+                         created_at, next_attempt_at)
+                    SELECT id, org, provider, binding, kind, native_id, phase, record::json,
+                        (record::json->>'created_at')::timestamptz,
+                        (record::json->>'next_attempt_at')::timestamptz
+                    FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                $6::text[], $7::text[], $8::text[])
+                        AS u(id, org, provider, binding, kind, native_id, phase, record)
+                    ON CONFLICT (id) DO UPDATE SET org = EXCLUDED.org,
+                        provider = EXCLUDED.provider, binding = EXCLUDED.binding,
+                        kind = EXCLUDED.kind, native_id = EXCLUDED.native_id,
+                        phase = EXCLUDED.phase, record = EXCLUDED.record,
+                        created_at = EXCLUDED.created_at,
+                        next_attempt_at = EXCLUDED.next_attempt_at
+                    RETURNING phase
+                )
+                SELECT count(*) FROM (SELECT pg_notify($9, '') FROM up
+                    WHERE phase IN ('pending', 'approved', 'failed') LIMIT 1) AS notified"),
             upsert_conflicts: r("INSERT INTO {s}.conflicts
                      (id, org, provider, binding, kind, native_id, record)
                  SELECT id, org, provider, binding, kind, native_id, record::json
@@ -389,6 +408,45 @@ impl Sql {
                         count(*) FILTER (WHERE next_attempt_at > $1),
                         min((record->>'received_at')::timestamptz)
                  FROM {s}.deliveries WHERE {pending}"),
+            // The oldest executable intent of each object, when due and when no intent of
+            // the object holds a live lease; oldest first. Claims of intents run one at a
+            // time (an advisory lock taken before, in the same transaction), so the lease
+            // check sees every earlier claim.
+            claim_intents: r("WITH heads AS (
+                    SELECT DISTINCT ON (provider, binding, kind, native_id)
+                        id, created_at, next_attempt_at, provider, binding, kind, native_id
+                    FROM {s}.write_intents
+                    WHERE {executable}
+                    ORDER BY provider, binding, kind, native_id, created_at, id
+                ), free AS (
+                    SELECT h.id, h.created_at FROM heads h
+                    WHERE (h.next_attempt_at IS NULL OR h.next_attempt_at <= $1)
+                      AND NOT EXISTS (SELECT 1 FROM {s}.write_intents o
+                          WHERE o.provider = h.provider AND o.binding = h.binding
+                            AND o.kind = h.kind AND o.native_id = h.native_id
+                            AND o.{executable} AND o.lease_until > $1)
+                    ORDER BY h.created_at, h.id
+                    LIMIT $2
+                )
+                UPDATE {s}.write_intents w SET lease_owner = $3, lease_until = $4
+                FROM free WHERE w.id = free.id
+                RETURNING w.id, w.created_at"),
+            release_intents: r("WITH rel AS (
+                    UPDATE {s}.write_intents SET lease_owner = NULL, lease_until = NULL
+                    WHERE lease_owner = $1 AND id = ANY($2::text[])
+                    RETURNING 1
+                )
+                SELECT count(*) FROM (SELECT pg_notify($3, '') FROM rel) AS notified"),
+            renew_intents: r("UPDATE {s}.write_intents SET lease_until = $2
+                 WHERE lease_owner = $1 AND {executable} AND lease_until > $3"),
+            release_all_intents: r("WITH rel AS (
+                    UPDATE {s}.write_intents SET lease_owner = NULL, lease_until = NULL
+                    WHERE lease_owner = $1
+                    RETURNING 1
+                )
+                SELECT count(*) FROM (SELECT pg_notify($2, '') FROM rel) AS notified"),
+            intent_stats: r("SELECT count(*), count(*) FILTER (WHERE lease_until > $1)
+                 FROM {s}.write_intents WHERE {executable}"),
         }
     }
 }

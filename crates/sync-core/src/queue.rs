@@ -22,6 +22,14 @@
 //!   again.
 //! - [`release`](WorkQueue::release) gives claims back unprocessed (shutdown, a failing
 //!   store) without counting them against that bound.
+//!
+//! Write intents are a second lane with the same leases: an intent is *executable* while
+//! `pending`, `approved`, `failed` or `applying` (a worker that died left it so), and the
+//! oldest executable intent of an object is *claimable* when it is due and no intent of
+//! the object is under a live lease. So writes to one object leave in the order they were
+//! made, one at a time, and a later write never overtakes one waiting for its retry. A
+//! worker releases an intent once it has recorded how the write went; a dead worker's
+//! claim returns when its lease ends, and the next attempt is a retry.
 
 use std::time::Duration;
 
@@ -44,6 +52,10 @@ pub struct QueueStats {
     pub claimed: u64,
     /// Pending deliveries whose retry time has not come yet.
     pub waiting_for_retry: u64,
+    /// Executable write intents (pending, approved, failed or applying).
+    pub intents: u64,
+    /// Executable write intents under a live lease.
+    pub intents_claimed: u64,
     /// When the oldest pending delivery was received.
     pub oldest_pending_at: Option<DateTime<Utc>>,
 }
@@ -88,8 +100,8 @@ pub trait WorkQueue: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Vec<DeliveryRef>, Error>;
 
-    /// Extends `worker`'s live leases on pending deliveries to `now + lease` (a heartbeat
-    /// for long processing). Leases that already ended are not revived: another worker may
+    /// Extends `worker`'s live leases on pending deliveries and executable write intents to
+    /// `now + lease` (a heartbeat for long processing). Leases that already ended are not revived: another worker may
     /// hold those deliveries now. Returns how many were extended.
     async fn renew_leases(
         &self,
@@ -102,8 +114,23 @@ pub trait WorkQueue: Send + Sync {
     /// how many leases ended; claims that expired or were taken over are left alone.
     async fn release(&self, worker: &str, deliveries: &[DeliveryRef]) -> Result<u64, Error>;
 
-    /// Gives back every claim `worker` holds. Returns how many leases ended.
+    /// Gives back every claim `worker` holds, deliveries and write intents. Returns how many
+    /// leases ended.
     async fn release_all(&self, worker: &str) -> Result<u64, Error>;
+
+    /// Claims up to `limit` claimable write intents (see the module's rules) for `worker`
+    /// until `now + lease`, oldest first. Returns their ids.
+    async fn claim_write_intents(
+        &self,
+        worker: &str,
+        lease: Duration,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, Error>;
+
+    /// Ends `worker`'s leases on these write intents: after recording how each write went,
+    /// or to give them back unexecuted. Returns how many leases ended.
+    async fn release_write_intents(&self, worker: &str, ids: &[String]) -> Result<u64, Error>;
 
     /// How much work the queue holds at `now`.
     async fn stats(&self, now: DateTime<Utc>) -> Result<QueueStats, Error>;

@@ -83,7 +83,8 @@ fn object(binding: &str, id: &str, title: &str) -> ObjectState {
     s
 }
 
-fn intent(id: &str, binding: &str, phase: WritePhase) -> WriteIntent {
+/// A write intent for tests: an update of issue `1` of `binding`.
+pub fn intent(id: &str, binding: &str, phase: WritePhase) -> WriteIntent {
     let target = key(binding, ResourceKind::Issue, "1");
     let fields: Fields = [("title".to_owned(), serde_json::json!("new"))]
         .into_iter()

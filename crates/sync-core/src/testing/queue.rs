@@ -17,8 +17,9 @@ use crate::audit::AuditSubject;
 use crate::delivery::{DeliveryInput, DeliveryPhase, DeliveryRecord, step_delivery};
 use crate::queue::DeliveryRef;
 use crate::store::{Filter, Transition};
-use crate::testing::conformance::delivery;
-use crate::{RetryPolicy, SyncStore, WorkQueue};
+use crate::testing::conformance::{delivery, intent};
+use crate::write_intent::{WriteIntent, WritePhase};
+use crate::{ObjectKey, ResourceKind, RetryPolicy, SyncStore, WorkQueue};
 
 const LEASE: Duration = Duration::from_secs(60);
 
@@ -67,6 +68,7 @@ pub async fn run(store: &dyn SyncStore, queue: &dyn WorkQueue, max_claims: u32) 
     released_claims_return_at_once(store, queue).await;
     outcomes_complete_claims_and_retries_wait(store, queue).await;
     poison_deliveries_are_dead_lettered(store, queue, max_claims).await;
+    write_intents_leave_in_order_one_object_at_a_time(store, queue).await;
 }
 
 async fn claims_are_oldest_first_and_exclusive(store: &dyn SyncStore, queue: &dyn WorkQueue) {
@@ -349,5 +351,127 @@ async fn poison_deliveries_are_dead_lettered(
         audit.iter().any(|a| a.action == "delivery.dead_lettered"
             && a.subject == AuditSubject::Delivery("q6-poison".into())),
         "dead-lettering is audited"
+    );
+}
+
+/// A write intent on issue `object` of `acme/app`, created at `secs`.
+fn write(id: &str, object: &str, secs: i64, phase: WritePhase) -> WriteIntent {
+    let mut i = intent(id, "acme/app", phase);
+    i.target = ObjectKey::new("github", "acme/app", ResourceKind::Issue, object);
+    i.created_at = at(secs);
+    i.updated_at = at(secs);
+    i
+}
+
+async fn save(store: &dyn SyncStore, intents: Vec<WriteIntent>) {
+    let t = Transition {
+        write_intents: intents,
+        ..Transition::default()
+    };
+    store.commit(t).await.expect("commit");
+}
+
+async fn write_intents_leave_in_order_one_object_at_a_time(
+    store: &dyn SyncStore,
+    queue: &dyn WorkQueue,
+) {
+    let mut waiting = write("w-d1", "74", 604, WritePhase::Failed);
+    waiting.next_attempt_at = Some(at(700));
+    save(
+        store,
+        vec![
+            write("w-a1", "71", 601, WritePhase::Pending),
+            write("w-a2", "71", 602, WritePhase::Pending),
+            write("w-b1", "72", 603, WritePhase::Approved),
+            write("w-c1", "73", 600, WritePhase::AwaitingApproval),
+            waiting,
+        ],
+    )
+    .await;
+    let ids = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let first = queue
+        .claim_write_intents("w1", LEASE, 10, at(610))
+        .await
+        .expect("claim");
+    assert_eq!(
+        first,
+        ids(&["w-a1", "w-b1"]),
+        "the oldest executable intent of each object, oldest first; none awaiting approval or waiting for its retry"
+    );
+    let stats = queue.stats(at(610)).await.expect("stats");
+    assert_eq!((stats.intents, stats.intents_claimed), (4, 2));
+    assert!(
+        queue
+            .claim_write_intents("w2", LEASE, 10, at(610))
+            .await
+            .expect("claim")
+            .is_empty(),
+        "an object with a claimed intent waits"
+    );
+    // w1 records the first write's outcome and releases it: the object's next write goes.
+    let mut applied = write("w-a1", "71", 601, WritePhase::Applied);
+    applied.attempts = 1;
+    save(store, vec![applied]).await;
+    assert_eq!(
+        queue
+            .release_write_intents("w2", &ids(&["w-a1"]))
+            .await
+            .expect("release"),
+        0,
+        "another worker's claim is left alone"
+    );
+    assert_eq!(
+        queue
+            .release_write_intents("w1", &ids(&["w-a1"]))
+            .await
+            .expect("release"),
+        1
+    );
+    assert_eq!(
+        queue
+            .claim_write_intents("w2", LEASE, 10, at(611))
+            .await
+            .expect("claim"),
+        ids(&["w-a2"])
+    );
+    // w1 dies holding w-b1; its lease ends and w3 takes it (a retry: w1 may have written).
+    assert!(
+        queue
+            .claim_write_intents("w3", LEASE, 10, at(650))
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    assert_eq!(
+        queue
+            .renew_leases("w2", LEASE, at(650))
+            .await
+            .expect("renew"),
+        1,
+        "the owner renews its claim"
+    );
+    assert_eq!(
+        queue
+            .claim_write_intents("w3", LEASE, 10, at(671))
+            .await
+            .expect("claim"),
+        ids(&["w-b1"]),
+        "a dead worker's claim returns when its lease ends; a renewed one holds"
+    );
+    assert_eq!(
+        queue
+            .claim_write_intents("w3", LEASE, 10, at(700))
+            .await
+            .expect("claim"),
+        ids(&["w-d1"]),
+        "a failed write is claimable at its retry time"
+    );
+    assert_eq!(queue.release_all("w3").await.expect("release all"), 2);
+    assert_eq!(queue.release_all("w2").await.expect("release all"), 1);
+    let stats = queue.stats(at(701)).await.expect("stats");
+    assert_eq!(
+        (stats.intents, stats.intents_claimed),
+        (3, 0),
+        "the applied write is no longer executable"
     );
 }
