@@ -87,7 +87,8 @@ pub fn conflict(c: &ConflictRecord) -> Value {
     })
 }
 
-fn intent(i: &WriteIntent) -> Value {
+/// A write intent as the output shows it.
+pub fn intent(i: &WriteIntent) -> Value {
     json!({
         "id": i.id,
         "provider": i.target.provider,

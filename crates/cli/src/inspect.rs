@@ -1,11 +1,12 @@
-//! `kradle-sync conflicts`, `dead-letters` and `deliveries replay`: inspect and act on a
-//! durable store. Tables for people by default, JSON with `--json`.
+//! `kradle-sync conflicts`, `dead-letters`, `intents` and `deliveries replay`: inspect and
+//! act on a durable store. Tables for people by default, JSON with `--json`.
 
 use std::io::Write;
 
 use chrono::Utc;
 use kradle_sync_core::delivery::DeliveryPhase;
 use kradle_sync_core::store::Filter;
+use kradle_sync_core::write_intent::{WriteIntent, WritePhase};
 use kradle_sync_core::{BindingId, DeliveryId, Engine, ProviderKind, SyncStore};
 use serde_json::{Value, json};
 
@@ -165,6 +166,167 @@ pub async fn dead_letters(
         &rows,
     )?;
     Ok(())
+}
+
+/// The phases `intents list --phase` takes, by name.
+pub const PHASES: [WritePhase; 10] = [
+    WritePhase::Pending,
+    WritePhase::AwaitingApproval,
+    WritePhase::Approved,
+    WritePhase::Applying,
+    WritePhase::Applied,
+    WritePhase::Confirmed,
+    WritePhase::Conflicted,
+    WritePhase::Failed,
+    WritePhase::DeadLettered,
+    WritePhase::Superseded,
+];
+
+/// A phase by its name (`awaiting_approval`, `awaiting-approval`, …).
+pub fn parse_phase(name: &str) -> Result<WritePhase, CliError> {
+    let wanted = name.trim().replace('-', "_");
+    PHASES
+        .into_iter()
+        .find(|p| p.as_str() == wanted)
+        .ok_or_else(|| {
+            let names: Vec<&str> = PHASES.iter().map(|p| p.as_str()).collect();
+            CliError::Usage(format!(
+                "unknown phase `{name}`; use one of {}",
+                names.join(", ")
+            ))
+        })
+}
+
+/// An intent as `intents` shows it: the replay document's form, and how its attempts went.
+fn intent_value(i: &WriteIntent) -> Value {
+    let mut value = document::intent(i);
+    if let Some(map) = value.as_object_mut() {
+        map.insert("approved_by".into(), json!(i.approved_by));
+        map.insert("last_error".into(), json!(i.last_error));
+        map.insert("next_attempt_at".into(), json!(i.next_attempt_at));
+        map.insert("result_native_id".into(), json!(i.result_native_id));
+        map.insert("created_at".into(), json!(i.created_at));
+    }
+    value
+}
+
+/// `intents list`: write intents, those awaiting approval first, then oldest first.
+pub async fn intents(
+    store: &dyn SyncStore,
+    binding: Option<&str>,
+    phase: Option<WritePhase>,
+    as_json: bool,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let mut records = store.list_write_intents(&filter(binding), phase).await?;
+    records.sort_by(|a, b| {
+        let waiting = |i: &WriteIntent| i.phase != WritePhase::AwaitingApproval;
+        (waiting(a), a.created_at, &a.id).cmp(&(waiting(b), b.created_at, &b.id))
+    });
+    let values: Vec<Value> = records.iter().map(intent_value).collect();
+    if as_json {
+        return print_json(out, &Value::Array(values));
+    }
+    if values.is_empty() {
+        writeln!(out, "no write intents")?;
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = values
+        .iter()
+        .map(|i| {
+            let fields: Vec<String> = i["fields"]
+                .as_object()
+                .map(|f| f.keys().cloned().collect())
+                .unwrap_or_default();
+            vec![
+                cell(&i["id"]),
+                cell(&i["state"]),
+                cell(&i["binding"]),
+                cell(&i["kind"]),
+                cell(&i["native_id"]),
+                cell(&i["operation"]),
+                cell(&i["source"]),
+                if fields.is_empty() {
+                    "-".to_owned()
+                } else {
+                    fields.join(",")
+                },
+                cell(&i["attempts"]),
+                cell(&i["last_error"]),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &[
+            "ID",
+            "STATE",
+            "BINDING",
+            "KIND",
+            "NATIVE_ID",
+            "OPERATION",
+            "SOURCE",
+            "FIELDS",
+            "ATTEMPTS",
+            "ERROR",
+        ],
+        &rows,
+    )?;
+    Ok(())
+}
+
+/// What `intents approve` and `intents reject` do to each intent.
+#[derive(Debug, Clone)]
+pub enum Decision {
+    /// Approve: a worker sends it next.
+    Approve,
+    /// Reject with this reason: dead-lettered, never sent.
+    Reject(String),
+}
+
+/// `intents approve|reject`: decides each intent that awaits approval. Returns whether
+/// every one was found awaiting approval and decided.
+pub async fn decide(
+    engine: &Engine,
+    ids: &[String],
+    decision: &Decision,
+    by: &str,
+    out: &mut dyn Write,
+) -> Result<bool, CliError> {
+    let mut all_ok = true;
+    let mut rows = Vec::with_capacity(ids.len());
+    for id in ids {
+        let Some(before) = engine.store().get_write_intent(id).await? else {
+            all_ok = false;
+            rows.push(vec![
+                id.clone(),
+                "-".into(),
+                "no such write intent; `kradle-sync intents list` shows their ids".into(),
+            ]);
+            continue;
+        };
+        if before.phase != WritePhase::AwaitingApproval {
+            all_ok = false;
+            rows.push(vec![
+                id.clone(),
+                before.phase.as_str().into(),
+                "does not await approval; left as it is".into(),
+            ]);
+            continue;
+        }
+        let now = Utc::now();
+        let after = match decision {
+            Decision::Approve => engine.approve_write(id, by, now).await?,
+            Decision::Reject(reason) => engine.reject_write(id, by, reason, now).await?,
+        };
+        let note = match decision {
+            Decision::Approve => format!("approved by {by}; a worker sends it next"),
+            Decision::Reject(_) => format!("rejected by {by}; it is never sent"),
+        };
+        rows.push(vec![id.clone(), after.phase.as_str().into(), note]);
+    }
+    table(out, &["ID", "STATE", "RESULT"], &rows)?;
+    Ok(all_ok)
 }
 
 /// `deliveries replay`: a new processing attempt of each stored delivery (not a new

@@ -83,8 +83,8 @@ enum Command {
     /// `GET /readyz` (store reachable). A delivery is answered only once stored: 202 new,
     /// 200 duplicate, 401 bad or missing signature, 404 unknown provider or binding, 413
     /// body too large, 400 not a webhook, 503 + Retry-After when the store cannot take it
-    /// (the sender records a failed delivery; GitHub's can be redelivered from the
-    /// webhook's Recent Deliveries). `--store memory` runs it all in this one process.
+    /// (the sender records a failed delivery; GitHub never sends it again by itself: it
+    /// can be redelivered from the webhook's Recent Deliveries). `--store memory` runs it all in this one process.
     /// Prints `listening on http://ADDR` on stdout once bound. SIGTERM or SIGINT stops
     /// accepting, finishes requests and claimed work, and gives back unfinished claims.
     Serve {
@@ -106,8 +106,9 @@ enum Command {
         body_limit: usize,
         /// Seconds a webhook request may take from its headers to its answer (a body that
         /// does not arrive in time is answered 408, a store that does not answer in time
-        /// 503); also how long requests in flight get to finish on shutdown.
-        #[arg(long, default_value_t = 30, value_name = "SECS")]
+        /// 503); also how long requests in flight get to finish on shutdown. The default
+        /// stays under GitHub's 10 seconds, after which it records the delivery as failed.
+        #[arg(long, default_value_t = 8, value_name = "SECS")]
         request_timeout: u64,
         /// Webhook requests handled at once; more are answered 503 with Retry-After before
         /// their body is read.
@@ -175,6 +176,65 @@ enum Command {
     Deliveries {
         #[command(subcommand)]
         command: DeliveriesCommand,
+    },
+    /// Write intents: the writes waiting to leave for the providers, and the approvals
+    /// they wait for (agent writes, and every write of a `reviewed-write` binding).
+    Intents {
+        #[command(subcommand)]
+        command: IntentsCommand,
+    },
+}
+
+/// Subcommands of `intents`.
+#[derive(Debug, Subcommand)]
+enum IntentsCommand {
+    /// List write intents: those awaiting approval first, then oldest first.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Only this binding's.
+        #[arg(long)]
+        binding: Option<String>,
+        /// Only those in this phase (pending, awaiting_approval, approved, applying,
+        /// applied, confirmed, conflicted, failed, dead_lettered, superseded).
+        #[arg(long)]
+        phase: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve write intents that await approval: a worker with the binding's credentials
+    /// sends each next. Audited with who approved.
+    Approve {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The bindings file (the same as `serve`'s).
+        #[arg(long, value_name = "FILE")]
+        bindings: String,
+        /// Who approves (recorded in the intent and the audit log).
+        #[arg(long, value_name = "NAME")]
+        by: String,
+        /// Intent ids, as `intents list` shows them.
+        #[arg(required = true, value_name = "INTENT_ID")]
+        ids: Vec<String>,
+    },
+    /// Reject write intents that await approval: each is dead-lettered with the reason and
+    /// never sent. Audited with who rejected.
+    Reject {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The bindings file (the same as `serve`'s).
+        #[arg(long, value_name = "FILE")]
+        bindings: String,
+        /// Who rejects (recorded in the audit log).
+        #[arg(long, value_name = "NAME")]
+        by: String,
+        /// Why (recorded as the intent's last error).
+        #[arg(long)]
+        reason: String,
+        /// Intent ids, as `intents list` shows them.
+        #[arg(required = true, value_name = "INTENT_ID")]
+        ids: Vec<String>,
     },
 }
 
@@ -276,13 +336,26 @@ fn load_bindings(path: &str, registry: &ProviderRegistry) -> Result<Vec<Binding>
 
 /// Loads the bindings file of a service command.
 fn service_bindings(path: &str, registry: &ProviderRegistry) -> Result<Vec<Binding>, CliError> {
-    let bindings = load_bindings(path, registry)?;
-    if bindings.is_empty() {
+    Ok(service_declared(path, registry)?
+        .into_iter()
+        .map(|d| d.binding)
+        .collect())
+}
+
+/// Loads the bindings file of a service command, with each binding's API access.
+fn service_declared(
+    path: &str,
+    registry: &ProviderRegistry,
+) -> Result<Vec<bindings::Declared>, CliError> {
+    let declared = bindings::load(path, &|var| std::env::var(var).ok(), &|p| {
+        providers::supported(registry, p)
+    })?;
+    if declared.is_empty() {
         return Err(CliError::Usage(format!(
             "{path} declares no bindings; add a [[binding]] table (see the README)"
         )));
     }
-    Ok(bindings)
+    Ok(declared)
 }
 
 /// The engine of the service commands: every provider of this build and the bindings.
@@ -333,6 +406,45 @@ fn parse_secrets(pairs: &[String]) -> Result<BTreeMap<String, Secret>, CliError>
                 })
         })
         .collect()
+}
+
+/// `intents approve|reject`.
+async fn decide(
+    registry: &ProviderRegistry,
+    store: &StoreArgs,
+    bindings: &str,
+    by: &str,
+    ids: &[String],
+    decision: inspect::Decision,
+) -> Result<(), CliError> {
+    if by.trim().is_empty() {
+        return Err(CliError::Usage(
+            "--by names who decides; it cannot be empty".into(),
+        ));
+    }
+    let bindings = service_bindings(bindings, registry)?;
+    let verb = match decision {
+        inspect::Decision::Approve => "intents approve",
+        inspect::Decision::Reject(_) => "intents reject",
+    };
+    let pg = store::open_postgres(&store.store, &store.schema, 2, verb).await?;
+    let engine = service_engine(
+        Arc::new(pg),
+        registry,
+        bindings,
+        EngineConfig::default().max_body_bytes,
+    )?;
+    let all = {
+        let mut out = std::io::stdout().lock();
+        inspect::decide(&engine, ids, &decision, by.trim(), &mut out).await?
+    };
+    if all {
+        Ok(())
+    } else {
+        Err(CliError::Usage(
+            "not every intent was decided; see the table above".into(),
+        ))
+    }
 }
 
 async fn execute(cli: Cli) -> Result<(), CliError> {
@@ -405,12 +517,21 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
             max_in_flight,
             worker,
         } => {
-            let bindings = service_bindings(&bindings, &registry)?;
+            let declared = service_declared(&bindings, &registry)?;
             if request_timeout == 0 || max_in_flight == 0 {
                 return Err(CliError::Usage(
                     "--request-timeout and --max-in-flight must be at least 1".into(),
                 ));
             }
+            let worker = worker.settings(workers.max(1))?;
+            let connections = u32::try_from(workers.saturating_mul(2) + 8).unwrap_or(64);
+            let opened = store::open(&store.store, &store.schema, connections).await?;
+            // A receiver without workers writes nothing: `worker` processes do.
+            let writes = if workers > 0 {
+                service::writers(&registry, &declared, &opened, &|v| std::env::var(v).ok())?
+            } else {
+                Arc::default()
+            };
             let settings = service::ServeSettings {
                 listen,
                 receiver: kradle_sync_server::ReceiverSettings::default()
@@ -418,10 +539,10 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
                     .with_request_timeout(std::time::Duration::from_secs(request_timeout))
                     .with_max_in_flight(max_in_flight),
                 workers,
-                worker: worker.settings(workers.max(1))?,
+                worker,
+                writes,
             };
-            let connections = u32::try_from(workers.saturating_mul(2) + 8).unwrap_or(64);
-            let opened = store::open(&store.store, &store.schema, connections).await?;
+            let bindings = declared.into_iter().map(|d| d.binding).collect();
             let engine = service_engine(opened.sync.clone(), &registry, bindings, body_limit)?;
             service::run_serve(opened, Arc::new(engine), settings).await?;
         }
@@ -437,18 +558,27 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
                     "`worker --store memory` would see only its own empty queue: run `serve --store memory` (receiver and workers in one process), or point both at --store postgres://…".into(),
                 ));
             }
-            let bindings = service_bindings(&bindings, &registry)?;
+            let declared = service_declared(&bindings, &registry)?;
             let settings = worker.settings(concurrency)?;
             let connections = u32::try_from(concurrency.saturating_mul(2) + 2).unwrap_or(64);
             let opened = store::open(&store.store, &store.schema, connections).await?;
+            let writes =
+                service::writers(&registry, &declared, &opened, &|v| std::env::var(v).ok())?;
+            let bindings = declared.into_iter().map(|d| d.binding).collect();
             let engine = service_engine(
                 opened.sync.clone(),
                 &registry,
                 bindings,
                 EngineConfig::default().max_body_bytes,
             )?;
-            service::run_worker(opened, Arc::new(engine), settings, health_listen.as_deref())
-                .await?;
+            service::run_worker(
+                opened,
+                Arc::new(engine),
+                settings,
+                writes,
+                health_listen.as_deref(),
+            )
+            .await?;
         }
         Command::Conflicts {
             store,
@@ -469,6 +599,52 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
             inspect::dead_letters(&pg, binding.as_deref(), json, &mut out).await?;
         }
         Command::Backfill(args) => backfill::run(args, &registry).await?,
+        Command::Intents {
+            command:
+                IntentsCommand::List {
+                    store,
+                    binding,
+                    phase,
+                    json,
+                },
+        } => {
+            let phase = phase.as_deref().map(inspect::parse_phase).transpose()?;
+            let pg = store::open_postgres(&store.store, &store.schema, 2, "intents list").await?;
+            let mut out = std::io::stdout().lock();
+            inspect::intents(&pg, binding.as_deref(), phase, json, &mut out).await?;
+        }
+        Command::Intents {
+            command:
+                IntentsCommand::Approve {
+                    store,
+                    bindings,
+                    by,
+                    ids,
+                },
+        } => {
+            decide(
+                &registry,
+                &store,
+                &bindings,
+                &by,
+                &ids,
+                inspect::Decision::Approve,
+            )
+            .await?
+        }
+        Command::Intents {
+            command:
+                IntentsCommand::Reject {
+                    store,
+                    bindings,
+                    by,
+                    reason,
+                    ids,
+                },
+        } => {
+            let decision = inspect::Decision::Reject(reason);
+            decide(&registry, &store, &bindings, &by, &ids, decision).await?;
+        }
         Command::Deliveries {
             command:
                 DeliveriesCommand::Replay {

@@ -6,15 +6,63 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kradle_sync_core::Engine;
+use kradle_sync_core::{BindingId, ConnectOptions, Connections, Engine, ProviderRegistry};
 use kradle_sync_server::{
     Receiver, ReceiverSettings, Worker, WorkerSettings, serve, shutdown_signal,
     worker_health_router,
 };
 use tokio::sync::watch;
 
+use crate::bindings::Declared;
 use crate::error::CliError;
 use crate::store::Opened;
+
+/// The bindings a service writes: a connection for each binding whose credentials the
+/// bindings file names (`token_env`, or `app_id` + `installation_id` + `private_key_file`),
+/// read from the environment and files now, so a missing one stops the start with its name.
+/// Bindings without credentials only receive: their write intents wait, and each is
+/// named in the log at startup.
+pub fn writers(
+    registry: &ProviderRegistry,
+    declared: &[Declared],
+    opened: &Opened,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Arc<Connections>, CliError> {
+    let mut connections = Connections::new();
+    let mut receive_only: Vec<&BindingId> = Vec::new();
+    for d in declared {
+        let binding = &d.binding;
+        if !d.access.has_credentials() {
+            receive_only.push(&binding.id);
+            continue;
+        }
+        let what = format!("binding {}", binding.id);
+        let plugin = registry.plugin(&binding.provider).map_err(|_| {
+            CliError::Usage(crate::providers::unknown(
+                registry,
+                binding.provider.as_str(),
+            ))
+        })?;
+        let mut options = ConnectOptions::for_binding(binding)
+            .with_credentials(d.access.credentials(&what, env)?)
+            .with_cache(opened.cache.clone());
+        if let Some(url) = &d.access.api_url {
+            options = options.with_api_url(url.clone());
+        }
+        let provider = plugin
+            .connect(options)
+            .map_err(|e| CliError::Usage(format!("{what}: cannot connect to its provider: {e}")))?;
+        connections.insert(binding.id.clone(), provider);
+    }
+    for id in &receive_only {
+        tracing::info!(binding = %id, "receive-only: the bindings file names no credentials for it (token_env, or app_id + installation_id + private_key_file), so its write intents wait");
+    }
+    if !connections.is_empty() {
+        let names: Vec<&str> = connections.bindings().map(BindingId::as_str).collect();
+        tracing::info!(bindings = %names.join(","), "writing to the providers of these bindings");
+    }
+    Ok(Arc::new(connections))
+}
 
 /// How `serve` runs.
 #[derive(Debug, Clone)]
@@ -27,6 +75,8 @@ pub struct ServeSettings {
     pub workers: usize,
     /// The in-process workers' settings (their concurrency is `workers`).
     pub worker: WorkerSettings,
+    /// The bindings the in-process workers write.
+    pub writes: Arc<Connections>,
 }
 
 async fn bind(listen: &str) -> Result<(tokio::net::TcpListener, SocketAddr), CliError> {
@@ -61,7 +111,8 @@ pub async fn run_serve(
             engine,
             store.queue.clone(),
             settings.worker.clone().with_concurrency(settings.workers),
-        );
+        )
+        .with_writes(settings.writes.clone());
         receiver = receiver.with_workers(worker.status());
         Some(tokio::spawn(worker.run_until(stopped)))
     } else {
@@ -94,6 +145,8 @@ pub async fn run_serve(
                 failed = totals.failed,
                 dead_lettered = totals.dead_lettered,
                 released = totals.released,
+                written = totals.written,
+                write_failures = totals.write_failures,
                 "workers stopped"
             ),
             Err(e) => tracing::error!(error = %e, "the workers stopped unexpectedly"),
@@ -109,11 +162,12 @@ pub async fn run_worker(
     store: Opened,
     engine: Arc<Engine>,
     settings: WorkerSettings,
+    writes: Arc<Connections>,
     health_listen: Option<&str>,
 ) -> Result<(), CliError> {
     let id = settings.id.clone();
     let concurrency = settings.concurrency;
-    let worker = Worker::new(engine, store.queue.clone(), settings);
+    let worker = Worker::new(engine, store.queue.clone(), settings).with_writes(writes);
     let status = worker.status();
     let (stop, stopped) = watch::channel(false);
     let signal = shutdown_signal();

@@ -5,8 +5,9 @@
 //! delivery, `200` for one already stored (nothing new happens), `401` for a missing or
 //! wrong signature (audited as `delivery.rejected`), `404` for an unknown provider or
 //! binding, `413` for a body over the limit, `400` for a request that is not a webhook of
-//! that provider, and `503` (with `Retry-After`) when the store cannot take it, so the
-//! sender can redeliver. A binding name may contain `/` (`octo/repo`): the rest of the path
+//! that provider, and `503` (with `Retry-After`) when the store cannot take it: the sender
+//! records a failed delivery (GitHub does not send it again by itself; it can be
+//! redelivered from the hook's recent deliveries). A binding name may contain `/` (`octo/repo`): the rest of the path
 //! after the provider is the binding, written as is or percent-encoded (`octo%2Frepo`).
 //! `GET /healthz` answers while the process is up; `GET /readyz` while the store is
 //! reachable and the receiver is not shutting down.
@@ -58,7 +59,7 @@ pub struct ReceiverSettings {
     /// Largest accepted body in bytes (default 25 MiB, GitHub's largest payload).
     pub body_limit: usize,
     /// Longest time a webhook request may take from its headers to its answer (default
-    /// 30 s).
+    /// 8 s: GitHub gives up on an answer after 10 s and records the delivery as failed).
     pub request_timeout: Duration,
     /// Webhook requests handled at once; more are answered `503` with `Retry-After`
     /// (default 64).
@@ -69,7 +70,7 @@ impl Default for ReceiverSettings {
     fn default() -> Self {
         Self {
             body_limit: 25 * 1024 * 1024,
-            request_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(8),
             max_in_flight: 64,
         }
     }

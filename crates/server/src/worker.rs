@@ -1,6 +1,16 @@
 //! The worker: claims stored deliveries from a [`WorkQueue`] and processes them with the
-//! engine. `kradle-sync worker` and `kradle-sync serve` run it; a host runs it on its own
-//! tokio runtime.
+//! engine, and (given [connections](Worker::with_writes)) claims due write intents and
+//! writes them to their providers. `kradle-sync worker` and `kradle-sync serve` run it; a
+//! host runs it on its own tokio runtime.
+//!
+//! **Writes.** A worker with connections claims the write intents of the connected
+//! bindings from the queue's second lane, with the same leases as deliveries (two workers
+//! never execute one intent, and writes to one object leave one at a time, in order), and
+//! executes each with a [`WriteExecutor`]: a retried create first looks for the object its
+//! earlier attempt may have made (by its idempotency marker), so a worker killed between the
+//! provider's answer and recording it never makes the next attempt create twice. Intents
+//! awaiting approval wait until approved. The worker also checks the confirmation deadline
+//! of applied writes ([`Engine::tick`]) every [`confirm_every`](WorkerSettings::confirm_every).
 //!
 //! Each slot ([`WorkerSettings::concurrency`]) loops: claim a batch with a lease, process it with
 //! [`Engine::process_batch`] while a heartbeat renews the lease, and, when nothing is
@@ -29,7 +39,8 @@ use std::time::Duration;
 use chrono::Utc;
 use kradle_sync_core::delivery::DeliveryPhase;
 use kradle_sync_core::queue::DeliveryRef;
-use kradle_sync_core::{Engine, WorkQueue};
+use kradle_sync_core::write_intent::WritePhase;
+use kradle_sync_core::{BindingId, Connections, Engine, WorkQueue, WriteExecutor};
 use serde::Serialize;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
@@ -57,6 +68,10 @@ pub struct WorkerSettings {
     pub poll: Duration,
     /// Exit once nothing is claimable instead of waiting for more work.
     pub drain: bool,
+    /// Write intents a slot claims at once (each is one provider request or a few).
+    pub write_batch: usize,
+    /// How often applied writes are checked against their confirmation deadline.
+    pub confirm_every: Duration,
 }
 
 impl WorkerSettings {
@@ -70,6 +85,8 @@ impl WorkerSettings {
             batch: 32,
             poll: Duration::from_secs(1),
             drain: false,
+            write_batch: 8,
+            confirm_every: Duration::from_secs(30),
         }
     }
 
@@ -102,6 +119,18 @@ impl WorkerSettings {
         self.drain = drain;
         self
     }
+
+    /// Sets how many write intents a slot claims at once (at least 1).
+    pub fn with_write_batch(mut self, intents: usize) -> Self {
+        self.write_batch = intents.max(1);
+        self
+    }
+
+    /// Sets how often applied writes are checked against their confirmation deadline.
+    pub fn with_confirm_every(mut self, every: Duration) -> Self {
+        self.confirm_every = every;
+        self
+    }
 }
 
 /// What a worker did, printed when it stops and reported by `/healthz`.
@@ -127,6 +156,17 @@ pub struct Totals {
     /// Stranded claims whose lease ended before the store answered: they returned to the
     /// queue by themselves.
     pub expired: u64,
+    /// Write intents the provider accepted (applied, or confirmed by its answer).
+    pub written: u64,
+    /// Write attempts that failed and will be retried.
+    pub write_failures: u64,
+    /// Writes the provider refused as a conflict (a stale precondition, a lossy format, no
+    /// transition): each left a conflict record.
+    pub write_conflicts: u64,
+    /// Writes that ran out of attempts or cannot succeed.
+    pub writes_dead_lettered: u64,
+    /// Applied writes never confirmed before their deadline: each raised a conflict.
+    pub unconfirmed: u64,
 }
 
 /// A worker's counters and health, shared with the HTTP endpoints that report them.
@@ -140,6 +180,11 @@ pub struct WorkerStatus {
     store_errors: AtomicU64,
     stranded: AtomicU64,
     expired: AtomicU64,
+    written: AtomicU64,
+    write_failures: AtomicU64,
+    write_conflicts: AtomicU64,
+    writes_dead_lettered: AtomicU64,
+    unconfirmed: AtomicU64,
     /// Claims currently stranded (not yet given back, lease not yet ended).
     holding_stranded: AtomicU64,
     /// Whether the last store operation of any slot succeeded.
@@ -158,6 +203,11 @@ impl Default for WorkerStatus {
             store_errors: AtomicU64::new(0),
             stranded: AtomicU64::new(0),
             expired: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            write_failures: AtomicU64::new(0),
+            write_conflicts: AtomicU64::new(0),
+            writes_dead_lettered: AtomicU64::new(0),
+            unconfirmed: AtomicU64::new(0),
             holding_stranded: AtomicU64::new(0),
             store_reachable: AtomicBool::new(true),
             stopping: AtomicBool::new(false),
@@ -178,6 +228,11 @@ impl WorkerStatus {
             store_errors: get(&self.store_errors),
             stranded: get(&self.stranded),
             expired: get(&self.expired),
+            written: get(&self.written),
+            write_failures: get(&self.write_failures),
+            write_conflicts: get(&self.write_conflicts),
+            writes_dead_lettered: get(&self.writes_dead_lettered),
+            unconfirmed: get(&self.unconfirmed),
         }
     }
 
@@ -238,12 +293,14 @@ pub struct Worker {
     queue: Arc<dyn WorkQueue>,
     settings: WorkerSettings,
     status: Arc<WorkerStatus>,
+    writes: Option<Arc<Connections>>,
 }
 
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Worker")
             .field("settings", &self.settings)
+            .field("writes", &self.writes)
             .finish_non_exhaustive()
     }
 }
@@ -256,7 +313,27 @@ impl Worker {
             queue,
             settings,
             status: Arc::new(WorkerStatus::default()),
+            writes: None,
         }
+    }
+
+    /// Also writes: executes the due write intents of every binding these connections
+    /// hold (the bindings whose credentials the host has; the others only receive), and
+    /// checks applied writes against their confirmation deadline.
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// # fn wire(engine: Arc<kradle_sync_core::Engine>, queue: Arc<dyn kradle_sync_core::WorkQueue>, github: Arc<dyn kradle_sync_core::Provider>) {
+    /// use kradle_sync_core::Connections;
+    /// use kradle_sync_server::{Worker, WorkerSettings};
+    /// let connections = Connections::new().with("octo/repo", github);
+    /// let worker = Worker::new(engine, queue, WorkerSettings::new("worker-a"))
+    ///     .with_writes(Arc::new(connections));
+    /// # }
+    /// ```
+    pub fn with_writes(mut self, connections: Arc<Connections>) -> Self {
+        self.writes = (!connections.is_empty()).then_some(connections);
+        self
     }
 
     /// The worker's counters and health, live while it runs (for `/healthz`, `/readyz`
@@ -282,23 +359,48 @@ impl Worker {
     /// [`run`](Self::run) until the watch turns true.
     pub async fn run_until(self, shutdown: watch::Receiver<bool>) -> Totals {
         run(
-            self.queue,
-            self.engine,
-            self.settings,
-            self.status,
+            Shared {
+                queue: self.queue,
+                engine: self.engine,
+                settings: self.settings,
+                status: self.status,
+                writes: self.writes,
+            },
             shutdown,
         )
         .await
     }
 }
 
-async fn run(
+/// What every slot of a worker shares.
+struct Shared {
     queue: Arc<dyn WorkQueue>,
     engine: Arc<Engine>,
     settings: WorkerSettings,
     status: Arc<WorkerStatus>,
-    shutdown: watch::Receiver<bool>,
-) -> Totals {
+    writes: Option<Arc<Connections>>,
+}
+
+async fn run(shared: Shared, shutdown: watch::Receiver<bool>) -> Totals {
+    let Shared {
+        queue,
+        engine,
+        settings,
+        status,
+        writes,
+    } = shared;
+    let writes = writes.map(|connections| Writes {
+        bindings: connections.bindings().cloned().collect(),
+        connections,
+    });
+    let confirming = writes.as_ref().map(|_| {
+        tokio::spawn(confirm(
+            engine.clone(),
+            status.clone(),
+            settings.confirm_every,
+            shutdown.clone(),
+        ))
+    });
     let wake = Arc::new(Notify::new());
     let listener = tokio::spawn(listen(queue.clone(), wake.clone(), shutdown.clone()));
     let stopping = {
@@ -325,6 +427,7 @@ async fn run(
                 settings: settings.clone(),
                 wake: wake.clone(),
                 status: status.clone(),
+                writes: writes.clone(),
             },
             shutdown.clone(),
         )));
@@ -336,6 +439,9 @@ async fn run(
     }
     listener.abort();
     stopping.abort();
+    if let Some(task) = confirming {
+        task.abort();
+    }
     status.stopping.store(true, Ordering::SeqCst);
     status.totals()
 }
@@ -374,6 +480,45 @@ async fn listen(queue: Arc<dyn WorkQueue>, wake: Arc<Notify>, mut shutdown: watc
     }
 }
 
+/// Checks applied writes against their confirmation deadline, every `every`.
+async fn confirm(
+    engine: Arc<Engine>,
+    status: Arc<WorkerStatus>,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        if sleep_or_shutdown(every.max(Duration::from_millis(10)), &mut shutdown).await {
+            return;
+        }
+        match engine.tick(Utc::now()).await {
+            Ok(raised) => {
+                status.store_ok();
+                if raised > 0 {
+                    status
+                        .unconfirmed
+                        .fetch_add(u64::from(raised), Ordering::Relaxed);
+                    tracing::warn!(
+                        conflicts = raised,
+                        "applied writes were never confirmed by the provider before their deadline; see `kradle-sync conflicts`"
+                    );
+                }
+            }
+            Err(e) => {
+                status.store_failed();
+                tracing::warn!(error = %e, "cannot check applied writes against their confirmation deadline");
+            }
+        }
+    }
+}
+
+/// The bindings a worker writes, and their connections.
+#[derive(Clone)]
+struct Writes {
+    connections: Arc<Connections>,
+    bindings: Vec<BindingId>,
+}
+
 struct Slot {
     owner: String,
     queue: Arc<dyn WorkQueue>,
@@ -381,6 +526,7 @@ struct Slot {
     settings: WorkerSettings,
     wake: Arc<Notify>,
     status: Arc<WorkerStatus>,
+    writes: Option<Writes>,
 }
 
 type Claimed = Vec<DeliveryRef>;
@@ -438,33 +584,29 @@ async fn slot(slot: Slot, mut shutdown: watch::Receiver<bool>) {
                 Utc::now(),
             )
             .await;
+        let mut busy = false;
         match claimed {
             Ok(batch) if batch.is_empty() => {
                 slot.status.store_ok();
                 backoff.reset();
-                if slot.settings.drain {
-                    break;
-                }
-                tokio::select! {
-                    _ = &mut notified => {}
-                    _ = tokio::time::sleep(slot.settings.poll) => {}
-                    _ = shutdown.changed() => {}
-                }
             }
             Ok(ids) => {
                 slot.status.store_ok();
+                busy = true;
                 match process(&slot, ids, claimed_at).await {
                     Batch::Done => backoff.reset(),
                     Batch::GivenBack => {
                         if sleep_or_shutdown(backoff.next(), &mut shutdown).await {
                             break;
                         }
+                        continue;
                     }
                     Batch::Stranded(held) => {
                         stranded = Some(held);
                         if sleep_or_shutdown(backoff.next(), &mut shutdown).await {
                             break;
                         }
+                        continue;
                     }
                 }
             }
@@ -474,6 +616,31 @@ async fn slot(slot: Slot, mut shutdown: watch::Receiver<bool>) {
                 if sleep_or_shutdown(backoff.next(), &mut shutdown).await {
                     break;
                 }
+                continue;
+            }
+        }
+        if let Some(writes) = &slot.writes {
+            match write_round(&slot, writes, &shutdown).await {
+                Ok(0) => {}
+                Ok(_) => busy = true,
+                Err(e) => {
+                    slot.status.store_failed();
+                    tracing::warn!(owner = %slot.owner, error = %e, "cannot claim or record writes; retrying");
+                    if sleep_or_shutdown(backoff.next(), &mut shutdown).await {
+                        break;
+                    }
+                    continue;
+                }
+            }
+        }
+        if !busy {
+            if slot.settings.drain {
+                break;
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(slot.settings.poll) => {}
+                _ = shutdown.changed() => {}
             }
         }
     }
@@ -523,33 +690,122 @@ async fn give_back_stranded(slot: &Slot, held: Stranded) -> Option<Stranded> {
     }
 }
 
+/// Renews the slot's leases every third of a lease, pushing `lease_end` on with each
+/// renewal. Never ends.
+async fn heartbeat(slot: &Slot, lease_end: &std::sync::Mutex<Instant>) {
+    let every = (slot.settings.lease / 3).max(Duration::from_millis(100));
+    loop {
+        tokio::time::sleep(every).await;
+        let renewing_at = Instant::now();
+        match slot
+            .queue
+            .renew_leases(&slot.owner, slot.settings.lease, Utc::now())
+            .await
+        {
+            Ok(_) => {
+                slot.status.store_ok();
+                if let Ok(mut end) = lease_end.lock() {
+                    *end = renewing_at + slot.settings.lease;
+                }
+            }
+            Err(e) => {
+                slot.status.store_failed();
+                tracing::warn!(owner = %slot.owner, error = %e, "cannot renew leases");
+            }
+        }
+    }
+}
+
+/// Claims due write intents of the slot's bindings and executes them one by one while a
+/// heartbeat renews their leases; each is released once its outcome is recorded. On
+/// shutdown the intent in hand is finished and the rest given back. Returns how many
+/// were claimed; an error is the store's (the claims it leaves return when their lease
+/// ends, and the next attempt looks for what this one did).
+async fn write_round(
+    slot: &Slot,
+    writes: &Writes,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<usize, kradle_sync_core::Error> {
+    let claimed_at = Instant::now();
+    let ids = slot
+        .queue
+        .claim_write_intents(
+            &slot.owner,
+            &writes.bindings,
+            slot.settings.lease,
+            slot.settings.write_batch.max(1),
+            Utc::now(),
+        )
+        .await?;
+    slot.status.store_ok();
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let executor = WriteExecutor::with_connections(&slot.engine, &writes.connections);
+    let lease_end = std::sync::Mutex::new(claimed_at + slot.settings.lease);
+    let work = async {
+        for (n, id) in ids.iter().enumerate() {
+            if *shutdown.borrow() {
+                let rest = ids.get(n..).unwrap_or_default();
+                let released = slot.queue.release_write_intents(&slot.owner, rest).await?;
+                slot.status.released.fetch_add(released, Ordering::Relaxed);
+                break;
+            }
+            let intent = executor.execute(id, Utc::now()).await;
+            let intent = match intent {
+                Ok(intent) => intent,
+                Err(e) => {
+                    // Given back at once; the next attempt starts by looking for what this
+                    // one may have done.
+                    let rest = ids.get(n..).unwrap_or_default();
+                    let _ = slot.queue.release_write_intents(&slot.owner, rest).await;
+                    return Err(e);
+                }
+            };
+            let counter = match intent.phase {
+                WritePhase::Applied | WritePhase::Confirmed => Some(&slot.status.written),
+                WritePhase::Failed => Some(&slot.status.write_failures),
+                WritePhase::Conflicted => Some(&slot.status.write_conflicts),
+                WritePhase::DeadLettered => Some(&slot.status.writes_dead_lettered),
+                _ => None,
+            };
+            if let Some(c) = counter {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+            let target = intent.target.to_string();
+            match &intent.last_error {
+                Some(error)
+                    if intent.phase != WritePhase::Applied
+                        && intent.phase != WritePhase::Confirmed =>
+                {
+                    tracing::warn!(
+                        intent = %intent.id, object = %target, phase = intent.phase.as_str(),
+                        attempts = intent.attempts, error = %error, "write not applied"
+                    );
+                }
+                _ => tracing::info!(
+                    intent = %intent.id, object = %target, phase = intent.phase.as_str(),
+                    attempts = intent.attempts, "write executed"
+                ),
+            }
+            slot.queue
+                .release_write_intents(&slot.owner, std::slice::from_ref(id))
+                .await?;
+        }
+        Ok(ids.len())
+    };
+    tokio::select! {
+        biased;
+        r = work => r,
+        () = heartbeat(slot, &lease_end) => Ok(ids.len()),
+    }
+}
+
 /// Processes one claimed batch while renewing its lease.
 async fn process(slot: &Slot, ids: Claimed, claimed_at: Instant) -> Batch {
     // When the lease ends at the latest: pushed on by each renewal.
     let lease_end = std::sync::Mutex::new(claimed_at + slot.settings.lease);
-    let heartbeat = async {
-        let every = (slot.settings.lease / 3).max(Duration::from_millis(100));
-        loop {
-            tokio::time::sleep(every).await;
-            let renewing_at = Instant::now();
-            match slot
-                .queue
-                .renew_leases(&slot.owner, slot.settings.lease, Utc::now())
-                .await
-            {
-                Ok(_) => {
-                    slot.status.store_ok();
-                    if let Ok(mut end) = lease_end.lock() {
-                        *end = renewing_at + slot.settings.lease;
-                    }
-                }
-                Err(e) => {
-                    slot.status.store_failed();
-                    tracing::warn!(owner = %slot.owner, error = %e, "cannot renew leases");
-                }
-            }
-        }
-    };
+    let heartbeat = heartbeat(slot, &lease_end);
     let processing = slot.engine.process_batch(&ids, Utc::now());
     // The heartbeat never ends: the select ends with the processing.
     let result = tokio::select! {

@@ -14,7 +14,7 @@ use futures::future::BoxFuture;
 use kradle_sync_core::delivery::{DeliveryPhase, DeliveryRecord, dead_letter_unfinished};
 use kradle_sync_core::queue::{DeliveryRef, QueueStats, WorkSignal};
 use kradle_sync_core::write_intent::{WriteIntent, WritePhase};
-use kradle_sync_core::{Error, ObjectKey, WorkQueue};
+use kradle_sync_core::{BindingId, Error, ObjectKey, WorkQueue};
 
 use crate::MemoryStore;
 
@@ -263,6 +263,7 @@ impl WorkQueue for MemoryStore {
     async fn claim_write_intents(
         &self,
         worker: &str,
+        bindings: &[BindingId],
         lease: Duration,
         limit: usize,
         now: DateTime<Utc>,
@@ -272,7 +273,11 @@ impl WorkQueue for MemoryStore {
         // The oldest executable intent of each object, and the objects with a live lease.
         let mut oldest: HashMap<&ObjectKey, &WriteIntent> = HashMap::new();
         let mut busy: HashSet<&ObjectKey> = HashSet::new();
-        for intent in inner.intents.values().filter(|i| executable(i.phase)) {
+        for intent in inner
+            .intents
+            .values()
+            .filter(|i| executable(i.phase) && bindings.contains(&i.target.binding))
+        {
             if inner
                 .queue
                 .intent_leases

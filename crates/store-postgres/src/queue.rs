@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use kradle_sync_core::delivery::{DeliveryRecord, dead_letter_unfinished};
 use kradle_sync_core::queue::{DeliveryRef, QueueStats, WorkSignal};
-use kradle_sync_core::{DeliveryId, Error, ProviderKind, Transition, WorkQueue};
+use kradle_sync_core::{BindingId, DeliveryId, Error, ProviderKind, Transition, WorkQueue};
 use sqlx::postgres::PgListener;
 use sqlx::{AssertSqlSafe, Row};
 
@@ -383,6 +383,7 @@ impl WorkQueue for PostgresStore {
     async fn claim_write_intents(
         &self,
         worker: &str,
+        bindings: &[BindingId],
         lease: Duration,
         limit: usize,
         now: DateTime<Utc>,
@@ -406,6 +407,7 @@ impl WorkQueue for PostgresStore {
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .bind(worker)
             .bind(lease_end(now, lease))
+            .bind(bindings.iter().map(BindingId::as_str).collect::<Vec<_>>())
             .fetch_all(&mut *tx)
             .await
             .map_err(&fail)?;

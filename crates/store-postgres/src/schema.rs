@@ -416,7 +416,7 @@ impl Sql {
                     SELECT DISTINCT ON (provider, binding, kind, native_id)
                         id, created_at, next_attempt_at, provider, binding, kind, native_id
                     FROM {s}.write_intents
-                    WHERE {executable}
+                    WHERE {executable} AND binding = ANY($5::text[])
                     ORDER BY provider, binding, kind, native_id, created_at, id
                 ), free AS (
                     SELECT h.id, h.created_at FROM heads h

@@ -37,7 +37,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
-use crate::{DeliveryId, Error, ProviderKind};
+use crate::{BindingId, DeliveryId, Error, ProviderKind};
 
 /// A stored delivery, named by its provider and delivery id.
 pub type DeliveryRef = (ProviderKind, DeliveryId);
@@ -118,11 +118,14 @@ pub trait WorkQueue: Send + Sync {
     /// leases ended.
     async fn release_all(&self, worker: &str) -> Result<u64, Error>;
 
-    /// Claims up to `limit` claimable write intents (see the module's rules) for `worker`
-    /// until `now + lease`, oldest first. Returns their ids.
+    /// Claims up to `limit` claimable write intents (see the module's rules) of these
+    /// `bindings` (those the worker has credentials for) for `worker` until `now + lease`,
+    /// oldest first. Returns their ids. Intents of other bindings are neither claimed nor
+    /// in the way: an object's order is kept within its binding.
     async fn claim_write_intents(
         &self,
         worker: &str,
+        bindings: &[BindingId],
         lease: Duration,
         limit: usize,
         now: DateTime<Utc>,

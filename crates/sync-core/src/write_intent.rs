@@ -348,7 +348,17 @@ pub fn step_intent(
         }
         // `Applying` again: the worker of the last attempt stopped before recording how it
         // went (its claim ran out), so the outcome is unknown; the attempt count tells the
-        // driver to look for what that attempt may have done before writing again.
+        // driver to look for what that attempt may have done before writing again. When every
+        // attempt ended so, the write is a poison: it is dead-lettered instead of tried again.
+        IntentInput::Start if phase == Applying && !settings.retry.may_retry(intent.attempts) => {
+            let error = format!(
+                "{} attempts stopped before recording how they went (the worker running each died or lost its claim); look at the provider before writing again",
+                intent.attempts
+            );
+            intent.phase = DeadLettered;
+            intent.last_error = Some(error.clone());
+            effects.push(IntentEffect::DeadLetter { error });
+        }
         IntentInput::Start if matches!(phase, Pending | Approved | Failed | Applying) => {
             intent.phase = Applying;
             intent.attempts += 1;
@@ -468,6 +478,30 @@ mod tests {
                 assert!(matches!(effects[..], [IntentEffect::DeadLetter { .. }]));
             }
         }
+    }
+
+    #[test]
+    fn a_write_whose_every_attempt_died_is_dead_lettered() {
+        let settings = IntentSettings::default();
+        let now = DateTime::UNIX_EPOCH;
+        let mut i = intent();
+        // Each attempt's worker dies: the next Start finds the intent still applying.
+        for attempt in 1..=settings.retry.max_attempts {
+            (i, _) = step_intent(i, IntentInput::Start, now, &settings);
+            assert_eq!((i.phase, i.attempts), (WritePhase::Applying, attempt));
+        }
+        let (i, effects) = step_intent(i, IntentInput::Start, now, &settings);
+        assert_eq!(i.phase, WritePhase::DeadLettered);
+        assert_eq!(i.attempts, settings.retry.max_attempts);
+        assert!(matches!(effects[..], [IntentEffect::DeadLetter { .. }]));
+        assert!(
+            i.last_error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("stopped before recording"),
+            "{:?}",
+            i.last_error
+        );
     }
 
     #[test]

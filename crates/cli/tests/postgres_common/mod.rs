@@ -117,8 +117,14 @@ pub struct Server {
 }
 
 pub fn spawn_server(args: &[&str]) -> Server {
+    spawn_server_with(args, &[])
+}
+
+/// [`spawn_server`] with more environment variables (a token, …).
+pub fn spawn_server_with(args: &[&str], env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kradle-sync"))
         .args(args)
+        .envs(env.iter().copied())
         .env(SECRET_ENV, SECRET)
         .env("KRADLE_LOG", "info")
         .stdin(Stdio::null())

@@ -19,7 +19,7 @@ use crate::queue::DeliveryRef;
 use crate::store::{Filter, Transition};
 use crate::testing::conformance::{delivery, intent};
 use crate::write_intent::{WriteIntent, WritePhase};
-use crate::{ObjectKey, ResourceKind, RetryPolicy, SyncStore, WorkQueue};
+use crate::{BindingId, ObjectKey, ResourceKind, RetryPolicy, SyncStore, WorkQueue};
 
 const LEASE: Duration = Duration::from_secs(60);
 
@@ -389,8 +389,22 @@ async fn write_intents_leave_in_order_one_object_at_a_time(
     )
     .await;
     let ids = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let app = [BindingId::new("acme/app")];
+    // An intent of another binding, older than all: a worker without that binding's
+    // credentials neither claims it nor waits for it.
+    let mut elsewhere = write("w-o1", "71", 590, WritePhase::Pending);
+    elsewhere.target = ObjectKey::new("github", "acme/other", ResourceKind::Issue, "71");
+    save(store, vec![elsewhere]).await;
+    assert!(
+        queue
+            .claim_write_intents("w0", &[], LEASE, 10, at(610))
+            .await
+            .expect("claim")
+            .is_empty(),
+        "a worker writing no binding claims nothing"
+    );
     let first = queue
-        .claim_write_intents("w1", LEASE, 10, at(610))
+        .claim_write_intents("w1", &app, LEASE, 10, at(610))
         .await
         .expect("claim");
     assert_eq!(
@@ -399,10 +413,10 @@ async fn write_intents_leave_in_order_one_object_at_a_time(
         "the oldest executable intent of each object, oldest first; none awaiting approval or waiting for its retry"
     );
     let stats = queue.stats(at(610)).await.expect("stats");
-    assert_eq!((stats.intents, stats.intents_claimed), (4, 2));
+    assert_eq!((stats.intents, stats.intents_claimed), (5, 2));
     assert!(
         queue
-            .claim_write_intents("w2", LEASE, 10, at(610))
+            .claim_write_intents("w2", &app, LEASE, 10, at(610))
             .await
             .expect("claim")
             .is_empty(),
@@ -429,7 +443,7 @@ async fn write_intents_leave_in_order_one_object_at_a_time(
     );
     assert_eq!(
         queue
-            .claim_write_intents("w2", LEASE, 10, at(611))
+            .claim_write_intents("w2", &app, LEASE, 10, at(611))
             .await
             .expect("claim"),
         ids(&["w-a2"])
@@ -437,7 +451,7 @@ async fn write_intents_leave_in_order_one_object_at_a_time(
     // w1 dies holding w-b1; its lease ends and w3 takes it (a retry: w1 may have written).
     assert!(
         queue
-            .claim_write_intents("w3", LEASE, 10, at(650))
+            .claim_write_intents("w3", &app, LEASE, 10, at(650))
             .await
             .expect("claim")
             .is_empty()
@@ -452,7 +466,7 @@ async fn write_intents_leave_in_order_one_object_at_a_time(
     );
     assert_eq!(
         queue
-            .claim_write_intents("w3", LEASE, 10, at(671))
+            .claim_write_intents("w3", &app, LEASE, 10, at(671))
             .await
             .expect("claim"),
         ids(&["w-b1"]),
@@ -460,7 +474,7 @@ async fn write_intents_leave_in_order_one_object_at_a_time(
     );
     assert_eq!(
         queue
-            .claim_write_intents("w3", LEASE, 10, at(700))
+            .claim_write_intents("w3", &app, LEASE, 10, at(700))
             .await
             .expect("claim"),
         ids(&["w-d1"]),
@@ -471,7 +485,16 @@ async fn write_intents_leave_in_order_one_object_at_a_time(
     let stats = queue.stats(at(701)).await.expect("stats");
     assert_eq!(
         (stats.intents, stats.intents_claimed),
-        (3, 0),
+        (4, 0),
         "the applied write is no longer executable"
     );
+    assert_eq!(
+        queue
+            .claim_write_intents("w4", &[BindingId::new("acme/other")], LEASE, 10, at(701))
+            .await
+            .expect("claim"),
+        ids(&["w-o1"]),
+        "the other binding's writer takes its intent"
+    );
+    assert_eq!(queue.release_all("w4").await.expect("release all"), 1);
 }
