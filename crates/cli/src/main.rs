@@ -76,7 +76,8 @@ enum Command {
         /// The payload file, or `-` for standard input.
         file: String,
     },
-    /// Receive webhooks over HTTP into a store and process them with in-process workers.
+    /// Receive webhooks over HTTP into a store and process them with in-process workers,
+    /// which also write the due write intents of bindings with credentials.
     ///
     /// Routes: `POST /webhooks/{provider}/{binding}` (the binding name may contain `/`,
     /// as is or percent-encoded: /webhooks/github/octo/repo), `GET /healthz` (up),
@@ -84,7 +85,8 @@ enum Command {
     /// 200 duplicate, 401 bad or missing signature, 404 unknown provider or binding, 413
     /// body too large, 400 not a webhook, 503 + Retry-After when the store cannot take it
     /// (the sender records a failed delivery; GitHub never sends it again by itself: it
-    /// can be redelivered from the webhook's Recent Deliveries). `--store memory` runs it all in this one process.
+    /// can be redelivered from the webhook's Recent Deliveries). `--store memory` runs it
+    /// all in this one process.
     /// Prints `listening on http://ADDR` on stdout once bound. SIGTERM or SIGINT stops
     /// accepting, finishes requests and claimed work, and gives back unfinished claims.
     Serve {
@@ -97,8 +99,9 @@ enum Command {
         /// environment variables and ownership modes; see the README.
         #[arg(long, value_name = "FILE")]
         bindings: String,
-        /// Worker slots processing stored deliveries in this process; 0 receives only
-        /// (run `kradle-sync worker` processes instead).
+        /// Worker slots processing stored deliveries (and writing the due write intents of
+        /// bindings with credentials) in this process; 0 receives only (run `kradle-sync
+        /// worker` processes instead).
         #[arg(long, default_value_t = 2)]
         workers: usize,
         /// Largest webhook body accepted, in bytes (GitHub sends at most 25 MiB).
@@ -123,7 +126,10 @@ enum Command {
     /// Any number of worker processes can share one store: claims carry a lease, a
     /// delivery's object is never processed by two workers at once, and a crashed worker's
     /// claims return when their lease expires. Failed deliveries are retried with backoff
-    /// until they are dead-lettered. Prints a JSON summary on stdout when it stops.
+    /// until they are dead-lettered. It also writes the due write intents of every binding
+    /// whose bindings-file entry names credentials (token_env, or app_id + installation_id +
+    /// private_key_file), with the same leases; the other bindings only receive. Prints a
+    /// JSON summary on stdout when it stops.
     Worker {
         #[command(flatten)]
         store: ServiceStoreArgs,

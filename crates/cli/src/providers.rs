@@ -7,7 +7,10 @@ use kradle_sync_core::{Interface, ProviderKind, ProviderRegistry};
 
 /// Every provider type of this build, by name.
 pub fn registry() -> ProviderRegistry {
-    ProviderRegistry::new().with(Arc::new(kradle_provider_github::GithubPlugin::new()))
+    ProviderRegistry::new()
+        .with(Arc::new(kradle_provider_github::GithubPlugin::new()))
+        .with(Arc::new(kradle_provider_gitlab::GitlabPlugin::new()))
+        .with(Arc::new(kradle_provider_jira::JiraPlugin::new()))
 }
 
 /// The interfaces a provider of this build supports (none for an unknown one: the

@@ -8,9 +8,14 @@ pub use kradle_sync_core::*;
 #[cfg_attr(docsrs, doc(cfg(feature = "github")))]
 pub use kradle_provider_github as github;
 
+/// The Jira provider: `JiraPlugin`, `JiraWebhooks`, `JiraClient`, the `markup` converter.
+#[cfg(feature = "jira")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jira")))]
+pub use kradle_provider_jira as jira;
+
 /// The HTTP kit providers are built on (pagination, ETags, rate-limit budgets, retries).
-#[cfg(feature = "github")]
-#[cfg_attr(docsrs, doc(cfg(feature = "github")))]
+#[cfg(any(feature = "github", feature = "jira"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "github", feature = "jira"))))]
 pub use kradle_http as http;
 
 /// The in-process store: `MemoryStore`.

@@ -174,7 +174,13 @@ fn event_of<T: Canonical>(
         Authority::Authoritative,
         Change::Observed {
             version: observed.version.clone(),
-            fields: observed.object.to_fields(),
+            fields: {
+                let mut fields = observed.object.to_fields();
+                for (name, value) in &observed.extra {
+                    fields.entry(name.clone()).or_insert_with(|| value.clone());
+                }
+                fields
+            },
         },
     )
     .with_event_time(observed.version.updated_at)

@@ -19,8 +19,8 @@ use crate::object::{
     Review, Runner,
 };
 use crate::{
-    Error, ExternalTarget, ExternalVersion, LinkInfo, NativeId, ProviderDescriptor, ResourceKind,
-    Secret,
+    Error, ExternalTarget, ExternalVersion, Fields, LinkInfo, NativeId, ProviderDescriptor,
+    ResourceKind, Secret,
 };
 
 /// Which page of a listing to read.
@@ -106,17 +106,28 @@ pub struct Observed<T> {
     pub version: ExternalVersion,
     /// The object.
     pub object: T,
+    /// Fields the provider shows beyond the canonical struct's (a Jira issue's `priority`,
+    /// workflow `status` and custom fields, the original rich text): kept beside the
+    /// struct's fields in the projection, never overriding them.
+    pub extra: Fields,
 }
 
 impl<T> Observed<T> {
-    /// An object with its native id and version; links unset until given.
+    /// An object with its native id and version; links and extra fields unset until given.
     pub fn new(native_id: impl Into<NativeId>, version: ExternalVersion, object: T) -> Self {
         Self {
             native_id: native_id.into(),
             link: LinkInfo::default(),
             version,
             object,
+            extra: Fields::new(),
         }
+    }
+
+    /// Sets the fields shown beyond the canonical struct's.
+    pub fn with_extra(mut self, extra: Fields) -> Self {
+        self.extra = extra;
+        self
     }
 
     /// Sets the identity links.

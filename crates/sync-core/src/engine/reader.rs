@@ -116,6 +116,9 @@ pub(super) fn event_of<T: Canonical>(
     observed: Observed<T>,
 ) -> CanonicalEvent {
     let mut fields = observed.object.to_fields();
+    for (name, value) in observed.extra {
+        fields.entry(name).or_insert(value);
+    }
     for name in PARENT_REFERENCES {
         if fields.get(name).is_some_and(serde_json::Value::is_null) {
             fields.remove(name);
@@ -263,6 +266,12 @@ mod tests {
                 created_at: None,
                 html_url: None,
             },
+            extra: [
+                ("reactions".to_owned(), serde_json::json!({ "+1": 2 })),
+                ("body".to_owned(), serde_json::json!("never over the struct's")),
+            ]
+            .into_iter()
+            .collect(),
         };
         let event = event_of(&ProviderKind::new("github"), observed);
         let Change::Observed { fields, .. } = event.change else {
@@ -270,6 +279,8 @@ mod tests {
         };
         assert!(!fields.contains_key("issue_native_id"));
         assert_eq!(fields["issue_number"], 13);
+        assert_eq!(fields["reactions"]["+1"], 2, "extra fields are kept");
+        assert_eq!(fields["body"], "Me too", "the struct's fields win");
         assert!(fields["author"].is_null());
         assert_eq!(event.action, BACKFILL_ACTION);
         assert_eq!(event.authority, Authority::Authoritative);

@@ -349,6 +349,7 @@ impl SimulatedIssues {
             },
             version: ExternalVersion::at(at),
             object: shown,
+            extra: crate::Fields::new(),
         }
     }
 
@@ -364,6 +365,7 @@ impl SimulatedIssues {
             link: LinkInfo::default(),
             version: ExternalVersion::at(at),
             object: shown,
+            extra: crate::Fields::new(),
         }
     }
 
