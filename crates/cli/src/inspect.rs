@@ -118,6 +118,36 @@ pub async fn conflicts(
     Ok(())
 }
 
+/// `conflicts resolve`: the resolved conflict, as a line or as JSON.
+pub fn resolved(
+    record: &kradle_sync_core::conflict::ConflictRecord,
+    as_json: bool,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let value = document::conflict(record);
+    if as_json {
+        return print_json(out, &value);
+    }
+    let resolution = &value["resolution"];
+    let taken = match resolution["decision"]["take"].as_str() {
+        Some("local") => "the host's values",
+        Some("external") => "the provider's values",
+        Some("value") => "the given values",
+        _ => "a decision",
+    };
+    let then = match resolution["write_intent"].as_str() {
+        Some(intent) => format!("; write intent {intent} sends them"),
+        None => "; nothing is written".to_owned(),
+    };
+    writeln!(
+        out,
+        "conflict {} resolved by {}: {taken} win{then}",
+        cell(&value["id"]),
+        cell(&resolution["by"])
+    )?;
+    Ok(())
+}
+
 /// `dead-letters`: deliveries that ran out of attempts or could not be processed.
 pub async fn dead_letters(
     store: &dyn SyncStore,

@@ -18,6 +18,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use kradle_sync_core::conflict::ConflictDecision;
+use kradle_sync_core::write_intent::Actor;
 use kradle_sync_core::{Binding, Engine, EngineConfig, ProviderKind, ProviderRegistry, Secret};
 use kradle_sync_server::WorkerSettings;
 
@@ -146,16 +148,23 @@ enum Command {
         #[command(flatten)]
         worker: WorkerArgs,
     },
-    /// List conflict records (open ones first).
+    /// List conflict records (open ones first), or resolve one (`conflicts resolve`).
+    #[command(args_conflicts_with_subcommands = true)]
     Conflicts {
-        #[command(flatten)]
-        store: StoreArgs,
+        /// The PostgreSQL store, as a URL (`postgres://user@host:5432/db`).
+        #[arg(long, env = "KRADLE_STORE", value_name = "URL")]
+        store: Option<String>,
+        /// The schema the store lives in (created and migrated if missing).
+        #[arg(long, default_value = store::DEFAULT_SCHEMA)]
+        schema: String,
         /// Only this binding's.
         #[arg(long)]
         binding: Option<String>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        #[command(subcommand)]
+        command: Option<ConflictsCommand>,
     },
     /// List dead-lettered deliveries with their last error.
     DeadLetters {
@@ -189,6 +198,53 @@ enum Command {
         #[command(subcommand)]
         command: IntentsCommand,
     },
+}
+
+/// Subcommands of `conflicts` (without one, it lists them).
+#[derive(Debug, Subcommand)]
+enum ConflictsCommand {
+    /// Resolve an open conflict: take the host's values (written to the provider), the
+    /// provider's (the host's values are dropped), or given values (written where they
+    /// differ from the provider's). Audited with who decided; the same pair of values never
+    /// raises the conflict again.
+    Resolve {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The bindings file (the same as `serve`'s).
+        #[arg(long, value_name = "FILE")]
+        bindings: String,
+        /// Who decides (recorded in the conflict and the audit log).
+        #[arg(long, value_name = "NAME")]
+        by: String,
+        /// Whose values win: `local` (the host's) or `external` (the provider's).
+        #[arg(
+            long,
+            value_enum,
+            conflicts_with = "value",
+            required_unless_present = "value"
+        )]
+        take: Option<Take>,
+        /// The values that win instead, as a JSON object of the conflict's fields
+        /// (`{"title":"Both words"}`); fields of the conflict it leaves out take the
+        /// provider's value.
+        #[arg(long, value_name = "JSON")]
+        value: Option<String>,
+        /// Print the resolved conflict as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The conflict's id, as `conflicts` lists it.
+        #[arg(value_name = "CONFLICT_ID")]
+        id: String,
+    },
+}
+
+/// Whose values `conflicts resolve --take` keeps.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Take {
+    /// The host's values.
+    Local,
+    /// The provider's values.
+    External,
 }
 
 /// Subcommands of `intents`.
@@ -414,6 +470,20 @@ fn parse_secrets(pairs: &[String]) -> Result<BTreeMap<String, Secret>, CliError>
         .collect()
 }
 
+/// The values of `conflicts resolve --value`: a JSON object of field names to values.
+fn parse_values(text: &str) -> Result<kradle_sync_core::Fields, CliError> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(map)) if !map.is_empty() => Ok(map.into_iter().collect()),
+        Ok(_) => Err(CliError::Usage(
+            "--value takes a JSON object of the conflict's fields, e.g. --value '{\"title\":\"Both words\"}'"
+                .into(),
+        )),
+        Err(e) => Err(CliError::Usage(format!(
+            "--value is not JSON ({e}); give an object of the conflict's fields, e.g. --value '{{\"title\":\"Both words\"}}'"
+        ))),
+    }
+}
+
 /// `intents approve|reject`.
 async fn decide(
     registry: &ProviderRegistry,
@@ -587,11 +657,67 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
             .await?;
         }
         Command::Conflicts {
+            command:
+                Some(ConflictsCommand::Resolve {
+                    store,
+                    bindings,
+                    by,
+                    take,
+                    value,
+                    json,
+                    id,
+                }),
+            ..
+        } => {
+            let decision = match (take, value) {
+                (Some(Take::Local), _) => ConflictDecision::TakeLocal,
+                (Some(Take::External), _) => ConflictDecision::TakeExternal,
+                (None, Some(text)) => ConflictDecision::Value(parse_values(&text)?),
+                (None, None) => {
+                    return Err(CliError::Usage(
+                        "say which values win: --take local, --take external or --value JSON"
+                            .into(),
+                    ));
+                }
+            };
+            if by.trim().is_empty() {
+                return Err(CliError::Usage(
+                    "--by names who decides; it cannot be empty".into(),
+                ));
+            }
+            let bindings = service_bindings(&bindings, &registry)?;
+            let pg =
+                store::open_postgres(&store.store, &store.schema, 2, "conflicts resolve").await?;
+            let engine = service_engine(
+                Arc::new(pg),
+                &registry,
+                bindings,
+                EngineConfig::default().max_body_bytes,
+            )?;
+            let record = engine
+                .resolve_conflict(&id, decision, Actor::user(by.trim()), chrono::Utc::now())
+                .await
+                .map_err(|e| match e {
+                    kradle_sync_core::Error::Validation { detail, .. } => CliError::Usage(detail),
+                    other => CliError::Sync(other),
+                })?;
+            let mut out = std::io::stdout().lock();
+            inspect::resolved(&record, json, &mut out)?;
+        }
+        Command::Conflicts {
             store,
+            schema,
             binding,
             json,
+            command: None,
         } => {
-            let pg = store::open_postgres(&store.store, &store.schema, 2, "conflicts").await?;
+            let store = store.ok_or_else(|| {
+                CliError::Usage(
+                    "conflicts reads a PostgreSQL store: give --store postgres://… (or set KRADLE_STORE)"
+                        .into(),
+                )
+            })?;
+            let pg = store::open_postgres(&store, &schema, 2, "conflicts").await?;
             let mut out = std::io::stdout().lock();
             inspect::conflicts(&pg, binding.as_deref(), json, &mut out).await?;
         }

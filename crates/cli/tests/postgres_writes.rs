@@ -53,7 +53,7 @@ fn run(db: &TestDb, args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// Feeds host changes: `replay` of `local_change` records into the durable store.
+/// Feeds host changes (and deliveries): `replay` of records into the durable store.
 fn local_changes(db: &TestDb, bindings: &str, records: &[Value]) {
     let log = db.dir.join("host-changes.ndjson");
     let text: Vec<String> = records.iter().map(Value::to_string).collect();
@@ -124,9 +124,9 @@ async fn requests(api: &MockServer) -> Vec<String> {
 }
 
 /// `PATCH …/issues/1` answered as GitHub does: the issue with the request's fields, updated
-/// a minute after the delivery's time.
-fn patch_answers() -> impl Fn(&Request) -> ResponseTemplate {
-    |request: &Request| {
+/// at `updated_at`.
+fn patch_answers(updated_at: &'static str) -> impl Fn(&Request) -> ResponseTemplate {
+    move |request: &Request| {
         let sent: Value = serde_json::from_slice(&request.body).unwrap_or_default();
         let mut issue = rest_issue("issues/opened.json");
         if let Some(fields) = sent.as_object() {
@@ -134,7 +134,7 @@ fn patch_answers() -> impl Fn(&Request) -> ResponseTemplate {
                 issue[k.as_str()] = v.clone();
             }
         }
-        issue["updated_at"] = json!("2019-05-15T15:21:18Z");
+        issue["updated_at"] = json!(updated_at);
         ResponseTemplate::new(200).set_body_json(issue)
     }
 }
@@ -169,7 +169,7 @@ async fn a_host_change_is_one_request_and_its_webhook_closes_the_loop() {
     let api = MockServer::start().await;
     Mock::given(method("PATCH"))
         .and(path(format!("{REPO}/issues/1")))
-        .respond_with(patch_answers())
+        .respond_with(patch_answers("2019-05-15T15:21:18Z"))
         .mount(&api)
         .await;
     let bindings = bindings_file(&db, "bindings.toml", &api.uri(), true, "");
@@ -493,4 +493,238 @@ async fn a_binding_without_credentials_only_receives_and_says_so() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A delivery record of the replay log: the real body, signed as GitHub signs it.
+fn delivery_record(event: &str, id: &str, body: &str) -> Value {
+    let d = signed(event, id, body.to_owned());
+    json!({
+        "type": "delivery", "provider": "github", "binding": BINDING,
+        "headers": {
+            "X-GitHub-Event": d.event, "X-GitHub-Delivery": d.id,
+            "X-Hub-Signature-256": d.signature, "Content-Type": "application/json",
+        },
+        "body": d.body,
+    })
+}
+
+/// The issue opened, the host renames it, and the provider's edit to another title
+/// arrives: one open conflict, whose id is returned.
+fn conflict_over_the_title(db: &TestDb, bindings: &str) -> String {
+    let mut edited: Value = serde_json::from_str(&fixture("issues/edited.json")).unwrap();
+    edited["issue"]["title"] = json!("Their title");
+    edited["issue"]["updated_at"] = json!("2019-05-15T15:21:18Z");
+    edited["changes"] = json!({ "title": { "from": "Spelling error in the README file" } });
+    local_changes(
+        db,
+        bindings,
+        &[
+            delivery_record("issues", "conflict-1", &fixture("issues/opened.json")),
+            change("444500041", json!({ "title": "My title" })),
+            delivery_record("issues", "conflict-2", &edited.to_string()),
+        ],
+    );
+    let conflicts = json_of(&run(db, &["conflicts", "--json"]));
+    assert_eq!(conflicts.as_array().map(Vec::len), Some(1), "{conflicts}");
+    assert_eq!(conflicts[0]["state"], "open");
+    assert_eq!(conflicts[0]["reason"], "both_changed");
+    conflicts[0]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn conflicts_are_resolved_from_the_command_line_in_both_directions() {
+    let Some(db) = TestDb::new("writes_resolve").await else {
+        return;
+    };
+    let api = MockServer::start().await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("{REPO}/issues/1")))
+        .respond_with(patch_answers("2019-05-15T15:22:18Z"))
+        .mount(&api)
+        .await;
+    let bindings = bindings_file(&db, "bindings.toml", &api.uri(), true, "");
+
+    // Take the host's value: it is written, once.
+    let id = conflict_over_the_title(&db, &bindings);
+    let bad = run(
+        &db,
+        &[
+            "conflicts",
+            "resolve",
+            "--bindings",
+            &bindings,
+            "--by",
+            "bob",
+            "--value",
+            "[1]",
+            &id,
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("JSON object"));
+    let stray = run(
+        &db,
+        &[
+            "conflicts",
+            "resolve",
+            "--bindings",
+            &bindings,
+            "--by",
+            "bob",
+            "--value",
+            r#"{"body":"x"}"#,
+            &id,
+        ],
+    );
+    assert_eq!(stray.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&stray.stderr).contains("not in conflict"),
+        "{}",
+        String::from_utf8_lossy(&stray.stderr)
+    );
+    let out = run(
+        &db,
+        &[
+            "conflicts",
+            "resolve",
+            "--bindings",
+            &bindings,
+            "--by",
+            "bob",
+            "--take",
+            "local",
+            &id,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("resolved by user:bob: the host's values win; write intent"),
+        "{said}"
+    );
+    let again = run(
+        &db,
+        &[
+            "conflicts",
+            "resolve",
+            "--bindings",
+            &bindings,
+            "--by",
+            "eve",
+            "--take",
+            "external",
+            &id,
+        ],
+    );
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already resolved by user:bob"));
+    let (totals, log) = drain(&db, &bindings);
+    assert_eq!(totals["written"], 1, "{totals} {log}");
+    let sent: Value =
+        serde_json::from_slice(&api.received_requests().await.unwrap()[0].body).unwrap();
+    assert_eq!(sent, json!({ "title": "My title" }));
+    let conflicts = json_of(&run(&db, &["conflicts", "--json"]));
+    assert_eq!(
+        conflicts.as_array().map(Vec::len),
+        Some(1),
+        "no new conflict: {conflicts}"
+    );
+    assert_eq!(conflicts[0]["state"], "resolved");
+    assert_eq!(conflicts[0]["resolution"]["by"], "user:bob");
+    assert_eq!(
+        conflicts[0]["resolution"]["decision"],
+        json!({ "take": "local" })
+    );
+    db.drop_schema().await;
+}
+
+#[tokio::test]
+async fn taking_the_providers_value_or_a_merged_one_from_the_command_line() {
+    let Some(db) = TestDb::new("writes_resolve_ext").await else {
+        return;
+    };
+    let api = MockServer::start().await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("{REPO}/issues/1")))
+        .respond_with(patch_answers("2019-05-15T15:22:18Z"))
+        .mount(&api)
+        .await;
+    let bindings = bindings_file(&db, "bindings.toml", &api.uri(), true, "");
+    let id = conflict_over_the_title(&db, &bindings);
+    let out = run(
+        &db,
+        &[
+            "conflicts",
+            "resolve",
+            "--bindings",
+            &bindings,
+            "--by",
+            "bob",
+            "--take",
+            "external",
+            "--json",
+            &id,
+        ],
+    );
+    let record = json_of(&out);
+    assert_eq!(record["state"], "resolved");
+    assert_eq!(record["resolution"]["write_intent"], Value::Null);
+    let (totals, _) = drain(&db, &bindings);
+    assert_eq!(
+        totals["written"], 0,
+        "taking the provider's value writes nothing"
+    );
+    assert!(requests(&api).await.is_empty());
+
+    // The host renames it again and the provider disagrees again: a merged value.
+    let mut edited: Value = serde_json::from_str(&fixture("issues/edited.json")).unwrap();
+    edited["issue"]["title"] = json!("Their second title");
+    edited["issue"]["updated_at"] = json!("2019-05-15T15:23:18Z");
+    local_changes(
+        &db,
+        &bindings,
+        &[
+            change("444500041", json!({ "title": "My second title" })),
+            delivery_record("issues", "conflict-3", &edited.to_string()),
+        ],
+    );
+    let open: Vec<Value> = json_of(&run(&db, &["conflicts", "--json"]))
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["state"] == "open")
+        .cloned()
+        .collect();
+    assert_eq!(open.len(), 1, "{open:?}");
+    let second = open[0]["id"].as_str().unwrap();
+    let merged = run(
+        &db,
+        &[
+            "conflicts",
+            "resolve",
+            "--bindings",
+            &bindings,
+            "--by",
+            "bob",
+            "--value",
+            r#"{"title":"Our title"}"#,
+            second,
+        ],
+    );
+    assert!(
+        merged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&merged.stderr)
+    );
+    assert!(String::from_utf8_lossy(&merged.stdout).contains("the given values win"));
+    let (totals, _) = drain(&db, &bindings);
+    assert_eq!(totals["written"], 1);
+    let sent: Value =
+        serde_json::from_slice(&api.received_requests().await.unwrap()[0].body).unwrap();
+    assert_eq!(sent, json!({ "title": "Our title" }));
+    db.drop_schema().await;
 }

@@ -208,7 +208,10 @@ async fn data_center_search_pages_by_start_at() {
                 issue.extra.keys().collect::<Vec<_>>()
             );
         }
-        assert!(!issue.extra.contains_key("title"), "never the struct's own fields");
+        assert!(
+            !issue.extra.contains_key("title"),
+            "never the struct's own fields"
+        );
     }
 }
 

@@ -98,6 +98,11 @@ proptest! {
     }
 
     #[test]
+    fn conflicts_are_decided_once_and_never_come_back(fields in arb_issue_fields(), local in titles(), external in titles()) {
+        block_on(invariants::check_conflict_decisions(&fresh, &fields, local, external));
+    }
+
+    #[test]
     fn local_owned_drift_is_reverted(fields in arb_issue_fields(), drifted in titles()) {
         block_on(invariants::check_local_owned_drift(&fresh, &fields, drifted));
     }

@@ -134,6 +134,17 @@ fn same_field_conflicts_and_different_fields_merge() {
 }
 
 #[test]
+fn conflicts_are_decided_once_and_never_come_back() {
+    run_cases(
+        "decisions",
+        (arb_issue_fields(), titles(), titles()),
+        async |f, (fields, local, external)| {
+            invariants::check_conflict_decisions(f, &fields, local, external).await
+        },
+    );
+}
+
+#[test]
 fn local_owned_drift_is_reverted() {
     run_cases(
         "drift",

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{ObjectKey, OrgId, ResolutionPolicy};
+use crate::{Fields, ObjectKey, OrgId, ResolutionPolicy};
 
 /// Why a conflict was raised. These are the seed's conflict rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -43,16 +43,61 @@ pub struct FieldConflict {
     pub external: serde_json::Value,
 }
 
+/// What a person decides for a conflict ([`Engine::resolve_conflict`](crate::Engine::resolve_conflict)).
+///
+/// ```
+/// use kradle_sync_core::conflict::ConflictDecision;
+/// let merged = ConflictDecision::Value([("title".to_owned(), "Both words".into())].into());
+/// assert_eq!(serde_json::to_value(&merged).unwrap()["take"], "value");
+/// assert_eq!(serde_json::to_value(ConflictDecision::TakeLocal).unwrap()["take"], "local");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "take", content = "fields", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ConflictDecision {
+    /// The host's values win: they are written to the provider (a new write intent based on
+    /// the provider's current values).
+    #[serde(rename = "local")]
+    TakeLocal,
+    /// The provider's values win: the host's values are dropped and nothing is written.
+    #[serde(rename = "external")]
+    TakeExternal,
+    /// These values win (a merge): written to the provider where they differ from its
+    /// values. Only fields of the conflict; a field of the conflict not named takes the
+    /// provider's value.
+    Value(Fields),
+}
+
 /// How a conflict ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Resolution {
-    /// The policy that resolved it.
+    /// The policy that resolved it ([`ResolutionPolicy::Manual`] when a person decided).
     pub policy: ResolutionPolicy,
-    /// Who resolved it (`policy` when automatic).
+    /// Who resolved it (`policy` when automatic, else `user:NAME` and the like).
     pub by: String,
     /// Notes, e.g. the warning of an ignored field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// What a person decided (none for a policy's automatic resolution).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<ConflictDecision>,
+    /// The write intent the decision created, if it writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_intent: Option<String>,
+}
+
+impl Resolution {
+    /// A resolution by `policy`, automatic.
+    pub fn by_policy(policy: ResolutionPolicy, note: Option<String>) -> Self {
+        Self {
+            policy,
+            by: "policy".into(),
+            note,
+            decision: None,
+            write_intent: None,
+        }
+    }
 }
 
 /// The seed's `ExternalSyncConflict`.

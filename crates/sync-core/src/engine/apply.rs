@@ -510,6 +510,23 @@ impl Engine {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Outcome, Error> {
+        self.local_with(binding, kind, native_id, input, actor, now, &|_, _, _| {})
+            .await
+    }
+
+    /// [`local`](Self::local), and `extend` adds to the step's transition what belongs in
+    /// the same commit (it sees the step's effects before they are applied).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn local_with(
+        &self,
+        binding: &BindingId,
+        kind: ResourceKind,
+        native_id: &NativeId,
+        input: ProjectionInput,
+        actor: Actor,
+        now: DateTime<Utc>,
+        extend: &(dyn Fn(&Binding, &[ProjectionEffect], &mut Transition) + Sync),
+    ) -> Result<Outcome, Error> {
         let binding = self.binding(binding)?;
         let mode = binding
             .ownership(kind)
@@ -546,6 +563,7 @@ impl Engine {
                 ProjectionInput::Created { .. } => "local.created",
                 ProjectionInput::Action { .. } => "local.action_requested",
                 ProjectionInput::Settled { .. } => "local.write_settled",
+                ProjectionInput::Resolve { .. } => "local.conflict_decided",
                 _ => "local.changed",
             };
             let detail = serde_json::json!({ "outcome": outcome, "mode": mode });
@@ -557,6 +575,7 @@ impl Engine {
                 &format!("{}:{}", actor.kind, actor.name),
                 detail,
             ));
+            extend(binding, &effects, &mut transition);
             self.effects(
                 binding,
                 &state,

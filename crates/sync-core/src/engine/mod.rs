@@ -20,6 +20,7 @@ use crate::{
 
 mod apply;
 mod backfill;
+mod conflicts;
 mod deliveries;
 mod reader;
 mod stage;

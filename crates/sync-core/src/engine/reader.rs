@@ -268,7 +268,10 @@ mod tests {
             },
             extra: [
                 ("reactions".to_owned(), serde_json::json!({ "+1": 2 })),
-                ("body".to_owned(), serde_json::json!("never over the struct's")),
+                (
+                    "body".to_owned(),
+                    serde_json::json!("never over the struct's"),
+                ),
             ]
             .into_iter()
             .collect(),

@@ -2,12 +2,15 @@
 
 use std::collections::BTreeSet;
 
-use crate::conflict::{ConflictReason, ConflictRecord, FieldConflict, Resolution};
+use crate::conflict::{
+    ConflictDecision, ConflictReason, ConflictRecord, FieldConflict, Resolution,
+};
 use crate::write_intent::{Actor, IntentReason, WriteOperation};
-use crate::{Fields, ResolutionPolicy};
+use crate::{Error, Fields, OwnershipMode, ResolutionPolicy};
 
 use super::{
-    IntentDraft, ObjectState, ProjectionContext, ProjectionEffect, canonical, deterministic_id,
+    IntentDraft, LocalField, ObjectState, Outcome, ProjectionContext, ProjectionEffect, canonical,
+    deterministic_id,
 };
 
 /// Records a conflict over `fields` and applies the binding's resolution policy.
@@ -59,11 +62,7 @@ pub(super) fn raise(
             }
             let note = (policy == ResolutionPolicy::IgnoreUnsupportedField)
                 .then(|| "local value dropped; the provider's value is kept".to_owned());
-            resolution = Some(Resolution {
-                policy,
-                by: "policy".into(),
-                note,
-            });
+            resolution = Some(Resolution::by_policy(policy, note));
         }
         ResolutionPolicy::PreferLocal => {
             state.local_seq += 1;
@@ -90,11 +89,7 @@ pub(super) fn raise(
                 reason: IntentReason::ConflictResolution,
                 actor: Actor::system(),
             }));
-            resolution = Some(Resolution {
-                policy,
-                by: "policy".into(),
-                note: None,
-            });
+            resolution = Some(Resolution::by_policy(policy, None));
         }
     }
     let intent_of_record = intents.iter().next().cloned();
@@ -116,4 +111,140 @@ pub(super) fn raise(
         resolution,
         detected_at: ctx.now,
     }));
+}
+
+/// Applies a person's decision on an open conflict about this object. The conflict's fields
+/// leave conflict: taken from the provider (the host's values dropped), or written with the
+/// host's or the given values (a new write intent, based on the provider's current values,
+/// so the same pair of values never raises the conflict again). Returns the id of the
+/// intent it creates, in the effects.
+pub(super) fn resolve(
+    state: &mut ObjectState,
+    conflict: &ConflictRecord,
+    decision: &ConflictDecision,
+    actor: Actor,
+    ctx: &ProjectionContext<'_>,
+    effects: &mut Vec<ProjectionEffect>,
+) -> Result<Outcome, Error> {
+    let refuse = |rule: &'static str, detail: String| Error::Validation { rule, detail };
+    let names: BTreeSet<&str> = conflict.fields.iter().map(|f| f.field.as_str()).collect();
+    // A field the host changed again since (a later change, an earlier decision) is no
+    // longer this conflict's to decide.
+    let moved_on = names.iter().find(|name| {
+        state.local.get(**name).is_some_and(|l| {
+            l.conflict.as_deref() != Some(conflict.id.as_str())
+                && (l.intent.is_none() || l.intent != conflict.write_intent)
+        })
+    });
+    if let Some(name) = moved_on {
+        return Err(refuse(
+            "conflict-decided",
+            format!(
+                "field `{name}` of {} changed since conflict {} was raised (a later change or decision); list conflicts again",
+                state.key, conflict.id
+            ),
+        ));
+    }
+    let writes = !matches!(decision, ConflictDecision::TakeExternal);
+    if writes && ctx.mode == OwnershipMode::Mirror {
+        return Err(refuse(
+            "conflict-decision",
+            format!(
+                "{} is mirrored from the provider, which owns it: only --take external resolves conflict {}",
+                state.key, conflict.id
+            ),
+        ));
+    }
+    if matches!(decision, ConflictDecision::TakeLocal)
+        && matches!(
+            conflict.reason,
+            ConflictReason::LossyFormat | ConflictReason::NoTransition
+        )
+    {
+        return Err(refuse(
+            "conflict-decision",
+            format!(
+                "the provider cannot take the host's value as it is ({:?}), so writing it again would end the same way: take external, or give a value it can take",
+                conflict.reason
+            ),
+        ));
+    }
+    let wanted: Fields = match decision {
+        ConflictDecision::TakeExternal => Fields::new(),
+        ConflictDecision::TakeLocal => conflict
+            .fields
+            .iter()
+            .map(|f| {
+                let desired = state
+                    .local
+                    .get(&f.field)
+                    .map_or_else(|| f.local.clone(), |l| l.desired.clone());
+                (f.field.clone(), desired)
+            })
+            .collect(),
+        ConflictDecision::Value(values) => {
+            if let Some(other) = values.keys().find(|k| !names.contains(k.as_str())) {
+                return Err(refuse(
+                    "conflict-decision",
+                    format!(
+                        "field `{other}` is not in conflict {}; its fields are {}",
+                        conflict.id,
+                        names.iter().copied().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            values.clone()
+        }
+    };
+    // Every field of the conflict leaves it; only values that differ from the provider's
+    // are written.
+    for name in &names {
+        state.local.remove(*name);
+    }
+    let external = |state: &ObjectState, name: &str| {
+        state
+            .field(name)
+            .cloned()
+            .unwrap_or(serde_json::Value::Null)
+    };
+    let to_write: Fields = wanted
+        .into_iter()
+        .filter(|(name, value)| state.field(name) != Some(value) || !state.exists_externally())
+        .collect();
+    if !to_write.is_empty() {
+        state.local_seq += 1;
+        let intent = deterministic_id(&[
+            &state.key.to_string(),
+            "resolve",
+            &state.local_seq.to_string(),
+        ]);
+        let mut base = Fields::new();
+        for (name, value) in &to_write {
+            let was = external(state, name);
+            base.insert(name.clone(), was.clone());
+            state.local.insert(
+                name.clone(),
+                LocalField {
+                    base: was,
+                    desired: value.clone(),
+                    intent: Some(intent.clone()),
+                    conflict: None,
+                },
+            );
+        }
+        let operation = if state.exists_externally() || state.created_as.is_some() {
+            WriteOperation::Update
+        } else {
+            WriteOperation::Create
+        };
+        effects.push(ProjectionEffect::CreateIntent(IntentDraft {
+            id: intent,
+            operation,
+            fields: to_write,
+            base,
+            reason: IntentReason::ConflictResolution,
+            actor,
+        }));
+    }
+    Ok(Outcome::Applied)
 }

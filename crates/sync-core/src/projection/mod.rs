@@ -227,6 +227,16 @@ pub enum ProjectionInput {
         /// The intent.
         intent: String,
     },
+    /// A person decided an open conflict about this object: the host's values are written
+    /// (a new intent), dropped for the provider's, or replaced by given values.
+    Resolve {
+        /// The conflict, as recorded.
+        conflict: Box<ConflictRecord>,
+        /// What was decided.
+        decision: crate::conflict::ConflictDecision,
+        /// Who decided.
+        actor: Actor,
+    },
     /// The provider created the object a create intent asked for, under this native id.
     Created {
         /// The create intent.
@@ -339,6 +349,11 @@ pub fn step_projection(
         ProjectionInput::LocalDelete { actor } => {
             local_delete(&mut state, actor, ctx, &mut effects)
         }
+        ProjectionInput::Resolve {
+            conflict,
+            decision,
+            actor,
+        } => conflict::resolve(&mut state, &conflict, &decision, actor, ctx, &mut effects)?,
         ProjectionInput::Settled { intent } => {
             let before = state.local.len();
             state

@@ -524,6 +524,217 @@ pub async fn check_conflict_and_merge(
     }
 }
 
+/// A conflict is resolved, not only listed: each decision (the host's value, the
+/// provider's, a merged value) ends the conflict with who decided, writes exactly what it
+/// says, and the same pair of values never raises the conflict again, whatever is
+/// redelivered. A second decision, a value for another field and a writing decision on a
+/// mirrored object are refused.
+pub async fn check_conflict_decisions(
+    factory: StoreFactory<'_>,
+    fields: &Fields,
+    local: &str,
+    external: &str,
+) {
+    use crate::conflict::ConflictDecision;
+    let base_title = fields
+        .get("title")
+        .and_then(|t| t.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    if local == base_title || external == base_title || local == external {
+        return; // no conflict to decide
+    }
+    let t0 = now() - Duration::hours(2);
+    let id = BindingId::new(TARGET);
+    let merged = format!("{local} / {external}");
+    let decisions = [
+        ConflictDecision::TakeLocal,
+        ConflictDecision::TakeExternal,
+        ConflictDecision::Value([("title".to_owned(), merged.clone().into())].into()),
+    ];
+    for decision in decisions {
+        let store = factory();
+        let e = engine(store.clone(), OwnershipMode::Bidirectional);
+        ingest(&e, &observed("o", "5", t0, fields.clone())).await;
+        e.local_change(
+            &id,
+            ResourceKind::Issue,
+            &NativeId::new("5"),
+            [("title".to_owned(), local.into())].into(),
+            Actor::user("alice"),
+            now(),
+        )
+        .await
+        .expect("local");
+        let theirs = with(fields, "title", external);
+        ingest(
+            &e,
+            &observed("x", "5", t0 + Duration::minutes(1), theirs.clone()),
+        )
+        .await;
+        let open = store
+            .list_conflicts(&Filter::all())
+            .await
+            .expect("conflicts");
+        assert_eq!(open.len(), 1, "a conflict to decide");
+        let conflict = open[0].clone();
+        let before = intents(store.as_ref()).await.len();
+
+        // Only the conflict's fields can be given values.
+        let stray = ConflictDecision::Value([("body".to_owned(), "x".into())].into());
+        assert!(
+            e.resolve_conflict(&conflict.id, stray, Actor::user("bob"), now())
+                .await
+                .is_err(),
+            "a value for a field not in conflict is refused"
+        );
+
+        let record = e
+            .resolve_conflict(&conflict.id, decision.clone(), Actor::user("bob"), now())
+            .await
+            .expect("resolve");
+        let resolution = record.resolution.clone().expect("resolved");
+        assert_eq!(resolution.by, "user:bob", "who decided is recorded");
+        assert_eq!(resolution.decision.as_ref(), Some(&decision));
+        let stored = store
+            .get_conflict(&conflict.id)
+            .await
+            .expect("get")
+            .expect("kept");
+        assert!(!stored.is_open(), "the stored record is resolved");
+        let audit = store.list_audit(&Filter::all()).await.expect("audit");
+        assert!(
+            audit
+                .iter()
+                .any(|a| a.action == "conflict.resolved" && a.actor == "user:bob"),
+            "the decision is audited with who decided"
+        );
+        let all = intents(store.as_ref()).await;
+        let object = store
+            .load_object(&crate::ObjectKey::new(
+                KIND,
+                TARGET,
+                ResourceKind::Issue,
+                "5",
+            ))
+            .await
+            .expect("load")
+            .expect("object");
+        let wanted = match &decision {
+            ConflictDecision::TakeLocal => Some(local.to_owned()),
+            ConflictDecision::Value(_) => Some(merged.clone()),
+            _ => None,
+        };
+        match &wanted {
+            Some(title) => {
+                assert_eq!(all.len(), before + 1, "the decision writes once");
+                let written = all
+                    .iter()
+                    .find(|i| Some(&i.id) == resolution.write_intent.as_ref())
+                    .expect("the resolution names its intent");
+                assert_eq!(written.reason, IntentReason::ConflictResolution);
+                assert_eq!(written.fields.get("title"), Some(&serde_json::json!(title)));
+                assert_eq!(
+                    written.base.get("title"),
+                    Some(&serde_json::json!(external)),
+                    "based on the provider's current value"
+                );
+                assert_eq!(written.source, Actor::user("bob"));
+                assert_eq!(
+                    object.pending().get("title"),
+                    Some(&serde_json::json!(title))
+                );
+            }
+            None => {
+                assert_eq!(
+                    all.len(),
+                    before,
+                    "taking the provider's value writes nothing"
+                );
+                assert!(resolution.write_intent.is_none());
+                assert!(object.pending().is_empty(), "the host's value is dropped");
+                assert_eq!(object.field("title"), Some(&serde_json::json!(external)));
+            }
+        }
+
+        // The same pair of values never comes back: redeliveries and later observations
+        // of the provider's value raise nothing.
+        ingest(
+            &e,
+            &observed("x", "5", t0 + Duration::minutes(1), theirs.clone()),
+        )
+        .await;
+        ingest(
+            &e,
+            &observed("x2", "5", t0 + Duration::minutes(1), theirs.clone()),
+        )
+        .await;
+        let later = with(&theirs, "state", "open");
+        ingest(&e, &observed("x3", "5", t0 + Duration::minutes(2), later)).await;
+        let conflicts = store
+            .list_conflicts(&Filter::all())
+            .await
+            .expect("conflicts");
+        assert_eq!(conflicts.len(), 1, "no new conflict for the same values");
+        assert!(conflicts.iter().all(|c| !c.is_open()));
+
+        // Deciding again is refused.
+        assert!(
+            e.resolve_conflict(
+                &conflict.id,
+                ConflictDecision::TakeExternal,
+                Actor::user("eve"),
+                now()
+            )
+            .await
+            .is_err(),
+            "a resolved conflict is not decided twice"
+        );
+    }
+
+    // A mirrored object's conflict can only take the provider's value.
+    let store = factory();
+    let e = engine(store.clone(), OwnershipMode::Mirror);
+    ingest(&e, &observed("o", "5", t0, fields.clone())).await;
+    e.local_change(
+        &id,
+        ResourceKind::Issue,
+        &NativeId::new("5"),
+        [("title".to_owned(), local.into())].into(),
+        Actor::user("alice"),
+        now(),
+    )
+    .await
+    .expect("local");
+    let conflict = store
+        .list_conflicts(&Filter::all())
+        .await
+        .expect("conflicts")
+        .remove(0);
+    assert!(
+        e.resolve_conflict(
+            &conflict.id,
+            ConflictDecision::TakeLocal,
+            Actor::user("bob"),
+            now()
+        )
+        .await
+        .is_err(),
+        "a mirror is never written"
+    );
+    let record = e
+        .resolve_conflict(
+            &conflict.id,
+            ConflictDecision::TakeExternal,
+            Actor::user("bob"),
+            now(),
+        )
+        .await
+        .expect("take external");
+    assert!(!record.is_open());
+    assert!(intents(store.as_ref()).await.is_empty());
+}
+
 /// Invariant 6: a local-owned object's external drift yields a revert write intent, and
 /// the echo of the revert causes no further write.
 pub async fn check_local_owned_drift(factory: StoreFactory<'_>, fields: &Fields, drifted: &str) {
