@@ -1,7 +1,9 @@
-//! Credentials: where the `Authorization` header value comes from.
+//! Credentials: where the `Authorization` header value (or a provider's own credential
+//! header, such as GitLab's `PRIVATE-TOKEN`) comes from.
 
 use async_trait::async_trait;
 use kradle_sync_core::Secret;
+use reqwest::header::{AUTHORIZATION, HeaderName};
 
 use crate::error::HttpError;
 
@@ -9,11 +11,18 @@ use crate::error::HttpError;
 /// [`StaticToken`]; a GitHub App installation token (exchanged from a JWT, cached until
 /// shortly before expiry, refreshed one at a time) is another implementation.
 ///
-/// The value never leaves the kit other than in that header, which is marked sensitive.
+/// The value never leaves the kit other than in that header, which is marked sensitive,
+/// and is scrubbed from every message the kit logs or returns.
 #[async_trait]
 pub trait Credentials: Send + Sync {
     /// The full header value, scheme included (`Bearer …`, `token …`, `Basic …`).
     async fn authorization(&self) -> Result<Secret, HttpError>;
+
+    /// The header the value is sent in: `Authorization` unless the provider names another
+    /// (GitLab's `PRIVATE-TOKEN`).
+    fn header(&self) -> HeaderName {
+        AUTHORIZATION
+    }
 
     /// Called after a `401`. Drop any cached token and return `true` if a fresh one may
     /// succeed: the kit then repeats the request once. The default (a static token)
@@ -41,13 +50,25 @@ pub trait Credentials: Send + Sync {
 /// let t = StaticToken::bearer("ghp_example");
 /// assert_eq!(format!("{t:?}"), "StaticToken { value: [redacted] }");
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StaticToken {
     value: Secret,
+    header: HeaderName,
+}
+
+impl std::fmt::Debug for StaticToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("StaticToken");
+        d.field("value", &self.value);
+        if self.header != AUTHORIZATION {
+            d.field("header", &self.header);
+        }
+        d.finish()
+    }
 }
 
 impl StaticToken {
-    /// `Authorization: Bearer <token>` (GitHub, GitLab, Jira Data Center PATs).
+    /// `Authorization: Bearer <token>` (GitHub, GitLab OAuth, Jira Data Center PATs).
     pub fn bearer(token: impl Into<Secret>) -> Self {
         Self::with_scheme("Bearer", token)
     }
@@ -57,6 +78,7 @@ impl StaticToken {
         let token = token.into();
         Self {
             value: Secret::new(format!("{scheme} {}", token.expose())),
+            header: AUTHORIZATION,
         }
     }
 
@@ -64,6 +86,23 @@ impl StaticToken {
     pub fn header_value(value: impl Into<Secret>) -> Self {
         Self {
             value: value.into(),
+            header: AUTHORIZATION,
+        }
+    }
+
+    /// The token alone in a provider's own header (GitLab's `PRIVATE-TOKEN`), marked
+    /// sensitive and scrubbed like `Authorization`.
+    ///
+    /// ```
+    /// use kradle_http::StaticToken;
+    /// use reqwest::header::HeaderName;
+    /// let t = StaticToken::in_header(HeaderName::from_static("private-token"), "glpat-example");
+    /// assert_eq!(format!("{t:?}"), "StaticToken { value: [redacted], header: \"private-token\" }");
+    /// ```
+    pub fn in_header(header: HeaderName, token: impl Into<Secret>) -> Self {
+        Self {
+            value: token.into(),
+            header,
         }
     }
 }
@@ -72,5 +111,9 @@ impl StaticToken {
 impl Credentials for StaticToken {
     async fn authorization(&self) -> Result<Secret, HttpError> {
         Ok(self.value.clone())
+    }
+
+    fn header(&self) -> HeaderName {
+        self.header.clone()
     }
 }

@@ -194,10 +194,11 @@ impl ApiClientBuilder {
         for (k, v) in &self.headers {
             let name = HeaderName::try_from(k.as_str())
                 .map_err(|e| config(format!("header {k:?}: {e}")))?;
-            if name == AUTHORIZATION {
-                return Err(config(
-                    "set Authorization through credentials, not as a default header".into(),
-                ));
+            let credential = self.credentials.as_ref().map(|c| c.header());
+            if name == AUTHORIZATION || credential.as_ref() == Some(&name) {
+                return Err(config(format!(
+                    "set {name} through credentials, not as a default header: credentials are marked sensitive and scrubbed from messages"
+                )));
             }
             headers.insert(name, value(v)?);
         }

@@ -11,7 +11,7 @@ use backon::Retryable;
 use chrono::{DateTime, Utc};
 use kradle_sync_core::Secret;
 use kradle_sync_core::store::CacheEntry;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, IF_NONE_MATCH};
+use reqwest::header::{HeaderMap, HeaderValue, IF_NONE_MATCH};
 use reqwest::{Method, StatusCode, Url};
 
 use crate::cache;
@@ -174,7 +174,7 @@ impl ApiClient {
         let mut refreshed = false;
         loop {
             let auth = match &inner.credentials {
-                Some(c) => Some(c.authorization().await.map_err(Failed::fatal)?),
+                Some(c) => Some((c.header(), c.authorization().await.map_err(Failed::fatal)?)),
                 None => None,
             };
             let mut headers = inner.headers.clone();
@@ -184,17 +184,17 @@ impl ApiClient {
             for (name, value) in call.extra {
                 headers.append(name.clone(), value.clone());
             }
-            if let Some(secret) = &auth {
+            if let Some((name, secret)) = &auth {
                 let mut value = HeaderValue::try_from(secret.expose()).map_err(|_| {
                     Failed::fatal(HttpError::Credentials {
                         provider: inner.provider.clone(),
-                        message: "the Authorization value is not a valid header value".into(),
+                        message: format!("the {name} value is not a valid header value"),
                         retryable: false,
                         source: None,
                     })
                 })?;
                 value.set_sensitive(true);
-                headers.insert(AUTHORIZATION, value);
+                headers.insert(name.clone(), value);
             }
             if let Some(etag) = call
                 .cached
@@ -234,7 +234,7 @@ impl ApiClient {
             );
             if status == StatusCode::UNAUTHORIZED
                 && !refreshed
-                && let (Some(c), Some(sent)) = (&inner.credentials, &auth)
+                && let (Some(c), Some((_, sent))) = (&inner.credentials, &auth)
                 && c.rejected(sent).await
             {
                 refreshed = true;
@@ -249,7 +249,7 @@ impl ApiClient {
                     url,
                     &limits,
                     now,
-                    auth.as_ref(),
+                    auth.as_ref().map(|(_, secret)| secret),
                 )
                 .await;
         }

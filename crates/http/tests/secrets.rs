@@ -135,3 +135,51 @@ async fn the_token_never_reaches_errors_or_logs() {
         "{logs}"
     );
 }
+
+/// A provider's own credential header (GitLab's `PRIVATE-TOKEN`) is sent instead of
+/// `Authorization`, and scrubbed the same way when echoed back.
+#[tokio::test(flavor = "current_thread")]
+async fn a_token_in_a_providers_own_header_is_sent_and_scrubbed_alike() {
+    let logs = TraceCapture::on_this_thread();
+    let server = MockServer::start().await;
+    let clock = common::clock();
+    let label = common::session("labels").remove(2);
+    let echo = format!("401 Unauthorized: {TOKEN} is not a valid token");
+    Mock::given(method("GET"))
+        .and(path("/echo"))
+        .respond_with(
+            label
+                .with_status(401, json!({"message": echo}))
+                .respond(&server),
+        )
+        .mount(&server)
+        .await;
+    let header = reqwest::header::HeaderName::from_static("private-token");
+    let client = common::builder(&server, &clock)
+        .credentials(std::sync::Arc::new(kradle_http::StaticToken::in_header(
+            header.clone(),
+            TOKEN,
+        )))
+        .build()
+        .unwrap();
+    let err = client.send(ApiRequest::get("/echo")).await.unwrap_err();
+    let shown = format!("{}{client:?}", everything(err));
+    assert!(shown.contains("[redacted] is not a valid token"), "{shown}");
+    assert_clean(&shown);
+    assert_clean(&logs.text());
+    let sent = received(&server).await;
+    assert!(sent.iter().all(|r| {
+        r.headers.get("authorization").is_none()
+            && r.headers
+                .get("private-token")
+                .is_some_and(|v| v.to_str().unwrap_or_default() == TOKEN)
+    }));
+    // The same header as a default header is refused: it would not be scrubbed.
+    let refused = common::builder(&server, &clock)
+        .credentials(std::sync::Arc::new(kradle_http::StaticToken::in_header(
+            header, TOKEN,
+        )))
+        .default_header("PRIVATE-TOKEN", "other")
+        .build();
+    assert!(refused.is_err());
+}

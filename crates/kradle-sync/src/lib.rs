@@ -8,14 +8,22 @@ pub use kradle_sync_core::*;
 #[cfg_attr(docsrs, doc(cfg(feature = "github")))]
 pub use kradle_provider_github as github;
 
+/// The GitLab provider: `GitlabPlugin`, `GitlabWebhooks`, `GitlabClient`.
+#[cfg(feature = "gitlab")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gitlab")))]
+pub use kradle_provider_gitlab as gitlab;
+
 /// The Jira provider: `JiraPlugin`, `JiraWebhooks`, `JiraClient`, the `markup` converter.
 #[cfg(feature = "jira")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jira")))]
 pub use kradle_provider_jira as jira;
 
 /// The HTTP kit providers are built on (pagination, ETags, rate-limit budgets, retries).
-#[cfg(any(feature = "github", feature = "jira"))]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "github", feature = "jira"))))]
+#[cfg(any(feature = "github", feature = "gitlab", feature = "jira"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "github", feature = "gitlab", feature = "jira")))
+)]
 pub use kradle_http as http;
 
 /// The in-process store: `MemoryStore`.

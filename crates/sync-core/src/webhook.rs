@@ -16,8 +16,37 @@ use crate::{
 /// let h = Headers::from_pairs([("X-GitHub-Event", "issues")]);
 /// assert_eq!(h.get("x-github-event"), Some("issues"));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Headers(Vec<(String, String)>);
+
+/// Whether a header carries a credential (`Authorization`, GitLab's `X-Gitlab-Token`,
+/// cookies, any `…token…` or `…secret…` name): `Debug` shows it as `[redacted]`.
+fn holds_credential(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name == "authorization" || name == "cookie" || name.contains("token") || name.contains("secret")
+}
+
+impl std::fmt::Debug for Headers {
+    /// The headers with credential values redacted.
+    ///
+    /// ```
+    /// use kradle_sync_core::Headers;
+    /// let h = Headers::from_pairs([("X-Gitlab-Event", "Issue Hook"), ("X-Gitlab-Token", "s3cr3t")]);
+    /// let shown = format!("{h:?}");
+    /// assert!(shown.contains("Issue Hook") && !shown.contains("s3cr3t"));
+    /// ```
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut list = f.debug_list();
+        for (name, value) in &self.0 {
+            if holds_credential(name) {
+                list.entry(&(name, "[redacted]"));
+            } else {
+                list.entry(&(name, value));
+            }
+        }
+        list.finish()
+    }
+}
 
 impl Headers {
     /// Headers from name/value pairs, as the sender sent them.
